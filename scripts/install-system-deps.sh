@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite uses as validators and servers:
+# ffprobe (ffmpeg), mkvmerge/mkvinfo (mkvtoolnix), mosquitto (MQTT broker), ip (iproute2).
+# The runtime itself needs none of them. Skips everything already present.
+set -euo pipefail
+need=()
+command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+command -v mkvmerge >/dev/null 2>&1 || need+=(mkvtoolnix)
+{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || need+=(mosquitto)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing system packages: ${need[*]}" >&2
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+$sudo_cmd apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}"

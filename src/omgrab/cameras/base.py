@@ -1,0 +1,170 @@
+"""The camera contract every frame source implements."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime
+import threading
+import time
+import types
+
+import numpy as np
+
+from omgrab import clock as clock_mod
+
+
+class FrameUnavailableError(Exception):
+    """No frame arrived within the timeout, or the camera is closed or disconnected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraConfig:
+    """Nominal frame rate and size of a camera.
+
+    Attributes:
+        fps: Frames per second (> 0).
+        width: Frame width in pixels (> 0).
+        height: Frame height in pixels (> 0).
+    """
+
+    fps: float
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ValueError(f"CameraConfig.fps must be > 0, got {self.fps!r}")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"CameraConfig.{name} must be a positive int, got {value!r}")
+
+
+Frame = tuple[np.ndarray, datetime.datetime]
+
+
+class Camera(abc.ABC):
+    """A source of timestamped frames; a context manager that opens and closes it.
+
+    Subclasses implement ``_open``, ``_close`` and ``_read_frame``. With ``pace=True``
+    ``get_next_frame`` never returns frames faster than ``config.fps`` (useful for sources that
+    can produce frames instantly, such as synthetic cameras or file replay).
+
+    Args:
+        config: Frame rate and size.
+        clock: Device clock used for timestamps; the process-wide clock by default.
+        pace: Hold frames back to the configured rate.
+    """
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        *,
+        clock: clock_mod.DeviceClock | None = None,
+        pace: bool = False,
+    ) -> None:
+        self._config = config
+        self._clock = clock if clock is not None else clock_mod.default_clock()
+        self._pace = pace
+        self._next_due: float | None = None
+        self._open_lock = threading.Lock()
+        self._is_open = False
+
+    @property
+    def config(self) -> CameraConfig:
+        """The camera's configuration."""
+        return self._config
+
+    @property
+    def clock(self) -> clock_mod.DeviceClock:
+        """The clock that stamps this camera's frames."""
+        return self._clock
+
+    @property
+    def is_open(self) -> bool:
+        """True between ``open()`` and ``close()``."""
+        return self._is_open
+
+    def open(self) -> None:
+        """Open the camera (idempotent)."""
+        with self._open_lock:
+            if self._is_open:
+                return
+            self._open()
+            self._next_due = None
+            self._is_open = True
+
+    def close(self) -> None:
+        """Close the camera (idempotent)."""
+        with self._open_lock:
+            if not self._is_open:
+                return
+            self._is_open = False
+            self._close()
+
+    def __enter__(self) -> Camera:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def get_next_frame(self, timeout_s: float | None = None) -> Frame:
+        """Return the next frame and its capture timestamp.
+
+        Args:
+            timeout_s: Seconds to wait at most; None waits indefinitely.
+
+        Returns:
+            ``(frame, timestamp)``: an ``HxWx3`` uint8 RGB or ``HxW`` uint16 depth array and a
+            tz-aware UTC datetime from the device clock.
+
+        Raises:
+            FrameUnavailableError: When no frame arrives in time or the camera is not open.
+        """
+        if not self._is_open:
+            raise FrameUnavailableError(f"{type(self).__name__} is not open")
+        if self._pace:
+            self._wait_for_slot(timeout_s)
+        return self._read_frame(timeout_s)
+
+    def _wait_for_slot(self, timeout_s: float | None) -> None:
+        source = self._clock.source
+        period = 1.0 / self._config.fps
+        now = source.monotonic()
+        if self._next_due is None or now - self._next_due > period:
+            # First frame, or we fell more than a period behind: restart the schedule.
+            self._next_due = now
+        wait = self._next_due - now
+        if timeout_s is not None and wait > timeout_s:
+            self._sleep(timeout_s)
+            raise FrameUnavailableError(f"next frame is due in {wait:.3f} s > timeout {timeout_s}")
+        if wait > 0:
+            self._sleep(wait)
+        self._next_due += period
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep for pacing; real time unless the clock's source is manual."""
+        source = self._clock.source
+        if isinstance(source, clock_mod.ManualTimeSource):
+            source.advance(seconds)
+        else:
+            time.sleep(seconds)
+
+    @abc.abstractmethod
+    def _open(self) -> None:
+        """Acquire the underlying resource."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Release the underlying resource."""
+
+    @abc.abstractmethod
+    def _read_frame(self, timeout_s: float | None) -> Frame:
+        """Return the next frame; raise FrameUnavailableError when none arrives in time."""

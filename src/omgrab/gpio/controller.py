@@ -1,0 +1,49 @@
+"""The GPIO contract: LEDs, a buzzer and one push button."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+
+class LEDState(enum.Enum):
+    """What an LED shows. Blinking is driven by the controller's own timer thread."""
+
+    OFF = "off"
+    ON = "on"
+    BLINK_SLOW = "blink_slow"  # 1 Hz
+    BLINK_FAST = "blink_fast"  # 4 Hz
+
+
+class LED(enum.Enum):
+    """The LEDs of a capture rig."""
+
+    STATUS = "status"  # green: device state
+    RECORDING = "recording"  # red: recording / errors
+    NETWORK = "network"  # blue: connectivity
+
+
+@runtime_checkable
+class GPIOController(Protocol):
+    """LEDs, buzzer and button of the device."""
+
+    def set_led(self, led: LED, state: LEDState) -> None:
+        """Set one LED's state."""
+        ...
+
+    def get_led(self, led: LED) -> LEDState:
+        """Return one LED's current state."""
+        ...
+
+    def buzz(self, pattern: Sequence[float]) -> None:
+        """Sound the buzzer without blocking: alternating on/off durations in seconds."""
+        ...
+
+    def is_button_pressed(self) -> bool:
+        """Return the debounced button level (True while held down)."""
+        ...
+
+    def close(self) -> None:
+        """Turn everything off and release the lines."""
+        ...

@@ -1,0 +1,24 @@
+import datetime
+
+from omgrab import clock
+
+
+def test_timestamps_survive_a_backwards_wall_clock_step() -> None:
+    source = clock.ManualTimeSource()
+    device_clock = clock.DeviceClock(source)
+    before = device_clock.now()
+    source.advance(0.5)
+    source.step_wall(-3600.0)
+    after = device_clock.now()
+    assert after - before == datetime.timedelta(seconds=0.5)
+    assert after.tzinfo is datetime.UTC
+
+
+def test_anchor_picks_up_the_corrected_wall_clock() -> None:
+    source = clock.ManualTimeSource(wall=1_000.0)
+    device_clock = clock.DeviceClock(source)
+    source.step_wall(500.0)
+    anchored = device_clock.anchor()
+    assert anchored.timestamp() == 1_500.0
+    source.advance(2.0)
+    assert device_clock.now().timestamp() == 1_502.0
