@@ -1,0 +1,1 @@
+"""Device runtime: recording manager and session, network, status, battery, GPIO, WiFi."""

@@ -1,0 +1,1 @@
+"""Shared pytest fixtures for the capture tests (registered in tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Shared pytest fixtures for the network tests (registered in tests/conftest.py)."""

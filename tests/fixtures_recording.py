@@ -1,0 +1,1 @@
+"""Shared pytest fixtures for the recording tests (registered in tests/conftest.py)."""
