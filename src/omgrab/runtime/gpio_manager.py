@@ -1,0 +1,194 @@
+"""GPIO management for button monitoring and connection status.
+
+:func:`button_monitor_loop` polls the button and turns level changes into gestures:
+
+* short press (released before ``long_press_threshold_s``): start/stop recording; outside IDLE it
+  acts on release at once. In IDLE it waits ``double_press_window_s`` after the release for a
+  second tap, which makes it a double press (camera preview);
+* long press (held for ``long_press_threshold_s``, fired while still held): WiFi setup through the
+  :class:`~omgrab.runtime.wifi_connect.WifiManager`; a press during setup cancels it.
+
+The loop runs until the state machine reaches SHUTDOWN or ``stop_event`` is set. Time is read
+from an injectable clock so gestures can be tested without real waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from omgrab.gpio import controller as gpio_controller
+from omgrab.workflows import state_machine as state_machine_mod
+from omgrab.workflows import states
+
+if TYPE_CHECKING:
+    from omgrab.runtime import wifi_connect
+
+logger = logging.getLogger(__name__)
+
+WorkflowState = states.WorkflowState
+
+
+@dataclasses.dataclass
+class ButtonConfig:
+    """Configuration for button press detection.
+
+    Attributes:
+        long_press_threshold_s: Hold duration to trigger WiFi reconfiguration.
+        double_press_window_s: Window after a first tap in which a second tap counts as a
+            double-press. Only used in IDLE state.
+        check_interval_s: How often to poll the button GPIO (seconds).
+    """
+
+    long_press_threshold_s: float = 5.0
+    double_press_window_s: float = 0.5
+    check_interval_s: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in ("long_press_threshold_s", "double_press_window_s", "check_interval_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ButtonConfig.{name} must be > 0, got {getattr(self, name)!r}")
+
+
+def button_monitor_loop(
+    gpio_controller: gpio_controller.GPIOController,
+    state_machine_obj: state_machine_mod.StateMachine,
+    config: ButtonConfig | None = None,
+    on_wifi_setup_complete: Callable[[bool], None] | None = None,
+    on_button_press: Callable[[], None] | None = None,
+    on_wifi_hotspot_started: Callable[[], None] | None = None,
+    wifi_manager: wifi_connect.WifiManager | None = None,
+    *,
+    stop_event: threading.Event | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] | None = None,
+) -> None:
+    """Monitor button presses and delegate to the state machine.
+
+    Short press: start/stop recording (handled by the state machine). Double press (IDLE only):
+    camera preview. Long press (5+ seconds): WiFi reconfiguration portal.
+
+    Args:
+        gpio_controller: GPIO controller instance.
+        state_machine_obj: State machine for managing the workflow.
+        config: Button detection configuration.
+        on_wifi_setup_complete: Invoked when WiFi setup completes, with its success.
+        on_button_press: Invoked on any button press (rising edge).
+        on_wifi_hotspot_started: Invoked when the WiFi hotspot is started.
+        wifi_manager: WifiManager for WiFi setup. If None, long-press and WiFi cancel are no-ops.
+        stop_event: Set it to end the loop (it also ends at SHUTDOWN).
+        monotonic: Clock (seconds) used to time gestures.
+        sleep: Called between polls; by default waits on ``stop_event`` for the poll interval.
+    """
+    cfg = config if config is not None else ButtonConfig()
+    stop = stop_event if stop_event is not None else threading.Event()
+    wait: Callable[[float], object] = sleep if sleep is not None else stop.wait
+    detector = _GestureDetector(cfg)
+
+    def wifi_done(success: bool) -> None:
+        state_machine_obj.finish_wifi_setup(success)
+        _call(on_wifi_setup_complete, success)
+
+    def start_wifi() -> None:
+        if wifi_manager is None:
+            logger.info("long press: no WiFi manager configured")
+            state_machine_obj.finish_wifi_setup(False)
+            return
+        try:
+            started = wifi_manager.start_wifi_connect(force_mode=True, callback=wifi_done)
+        except Exception:
+            logger.exception("starting WiFi setup failed")
+            started = False
+        if started:
+            _call(on_wifi_hotspot_started)
+        else:
+            state_machine_obj.finish_wifi_setup(False)
+
+    def cancel_wifi() -> None:
+        if wifi_manager is not None:
+            try:
+                wifi_manager.stop_wifi_connect()
+            except Exception:
+                logger.exception("stopping WiFi setup failed")
+        state_machine_obj.finish_wifi_setup(False)
+
+    while not stop.is_set():
+        if state_machine_obj.state is WorkflowState.SHUTDOWN:
+            break
+        try:
+            pressed = bool(gpio_controller.is_button_pressed())
+        except Exception:
+            logger.exception("reading the button failed")
+            pressed = False
+        now = monotonic()
+        in_idle = state_machine_obj.state is WorkflowState.IDLE
+        for gesture in detector.update(pressed, now, double_allowed=in_idle):
+            if gesture == "down":
+                _call(on_button_press)
+            elif gesture == "long":
+                if state_machine_obj.handle_long_press():
+                    start_wifi()
+            elif gesture == "double":
+                state_machine_obj.handle_double_press()
+            elif gesture == "short":
+                if state_machine_obj.state is WorkflowState.WIFI_SETUP:
+                    cancel_wifi()
+                else:
+                    state_machine_obj.handle_short_press()
+        wait(cfg.check_interval_s)
+
+
+class _GestureDetector:
+    """Turns sampled button levels into ``down``/``short``/``double``/``long`` gestures."""
+
+    def __init__(self, config: ButtonConfig) -> None:
+        self._cfg = config
+        self._pressed = False
+        self._pressed_at = 0.0
+        self._long_fired = False
+        self._pending_tap_at: float | None = None  # release time of a tap awaiting a second one
+
+    def update(self, pressed: bool, now: float, *, double_allowed: bool) -> list[str]:
+        gestures: list[str] = []
+        if pressed and not self._pressed:
+            self._pressed = True
+            self._pressed_at = now
+            self._long_fired = False
+            gestures.append("down")
+        elif pressed and self._pressed:
+            held = now - self._pressed_at
+            if not self._long_fired and held >= self._cfg.long_press_threshold_s:
+                self._long_fired = True
+                self._pending_tap_at = None
+                gestures.append("long")
+        elif not pressed and self._pressed:
+            self._pressed = False
+            if not self._long_fired:
+                if self._pending_tap_at is not None:
+                    self._pending_tap_at = None
+                    gestures.append("double")
+                elif double_allowed:
+                    self._pending_tap_at = now
+                else:
+                    gestures.append("short")
+        if (
+            self._pending_tap_at is not None
+            and not self._pressed
+            and now - self._pending_tap_at >= self._cfg.double_press_window_s
+        ):
+            self._pending_tap_at = None
+            gestures.append("short")
+        return gestures
+
+
+def _call(callback: Callable[..., None] | None, *args: object) -> None:
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        logger.exception("button callback %r failed", callback)

@@ -1,0 +1,246 @@
+"""The device's workflow: button presses and events move it between states.
+
+Transitions (all others are ignored and logged):
+
+=================  ===============  ==========================================
+state              event            result
+=================  ===============  ==========================================
+BOOT               boot_complete    IDLE
+IDLE               short press      RECORDING (stays IDLE with an alert if the
+                                    recorder refuses)
+RECORDING          short press      IDLE (recording stopped, merged in background)
+IDLE               double press     CAMERA_PREVIEW
+CAMERA_PREVIEW     short press      IDLE
+IDLE / PREVIEW     long press       WIFI_SETUP
+WIFI_SETUP         short press      IDLE (setup cancelled)
+WIFI_SETUP         setup finished   IDLE
+any                shutdown         SHUTDOWN (an active recording is stopped)
+=================  ===============  ==========================================
+
+Presses are handled one at a time. A press that arrives while a transition is still running (a
+slow stop) is ignored with a "refused" beep rather than queued, so a nervous double-tap on stop
+never starts a new recording by accident. Device and recorder events always wait their turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from omgrab.gpio import controller as gpio_controller
+from omgrab.workflows import indicators as indicators_mod
+from omgrab.workflows import states
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from omgrab.runtime import recording_manager
+
+WorkflowState = states.WorkflowState
+OnStateChange = Callable[[WorkflowState, WorkflowState], None]
+
+
+class StateMachine:
+    """Thread-safe workflow state machine driving the recorder and the indicators.
+
+    Args:
+        recording_controller: The recorder (normally a RecordingManager).
+        gpio_controller: LEDs and buzzer, or None on a headless device.
+        on_state_change: Called with ``(old, new)`` after every transition.
+    """
+
+    def __init__(
+        self,
+        recording_controller: recording_manager.RecordingController,
+        gpio_controller: gpio_controller.GPIOController | None = None,
+        *,
+        on_state_change: OnStateChange | None = None,
+    ) -> None:
+        self._recorder = recording_controller
+        self._indicators = indicators_mod.Indicators(gpio_controller)
+        self._on_state_change = on_state_change
+        self._state = WorkflowState.BOOT
+        self._lock = threading.Lock()
+        self._network_level = 0
+        self._alerts = 0
+        self._ignored_presses = 0
+        self._indicators.show_state(self._state)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> WorkflowState:
+        """The current state (reconciled with the recorder)."""
+        self.sync()
+        return self._state
+
+    def get_current_state(self) -> str:
+        """Get the current workflow state as a string (e.g. ``'idle'``)."""
+        return self.state.value
+
+    @property
+    def alerts(self) -> int:
+        """How many failure alerts were raised."""
+        return self._alerts
+
+    @property
+    def ignored_presses(self) -> int:
+        """How many presses arrived while a transition was running and were ignored."""
+        return self._ignored_presses
+
+    @property
+    def indicator_errors(self) -> int:
+        """How many LED/buzzer operations failed."""
+        return self._indicators.errors
+
+    # -- button events -----------------------------------------------------------------------
+
+    def handle_short_press(self) -> None:
+        """Toggle recording; leave preview; cancel WiFi setup (state only)."""
+        self._press("short", self._short_press)
+
+    def handle_double_press(self) -> None:
+        """Enter camera preview from IDLE."""
+        self._press("double", self._double_press)
+
+    def handle_long_press(self) -> bool:
+        """Enter WiFi setup from IDLE or preview; return True if setup should start."""
+        return bool(self._press("long", self._long_press))
+
+    # -- other events ------------------------------------------------------------------------
+
+    def boot_complete(self) -> None:
+        """Finish booting: BOOT -> IDLE."""
+        with self._lock:
+            if self._state is WorkflowState.BOOT:
+                self._set(WorkflowState.IDLE)
+
+    def finish_wifi_setup(self, success: bool) -> None:
+        """WiFi setup ended (completed, failed or cancelled): back to IDLE."""
+        with self._lock:
+            if self._state is WorkflowState.WIFI_SETUP:
+                logger.info("WiFi setup finished (success=%s)", success)
+                self._set(WorkflowState.IDLE)
+                if not success:
+                    self._indicators.beep(indicators_mod.BEEP_REFUSED)
+
+    def on_device_unhealthy(self) -> None:
+        """A device became unhealthy while recording: alert, and follow the recorder's state."""
+        with self._lock:
+            self._alert("device unhealthy")
+            self._sync_locked()
+
+    def on_recording_error(self) -> None:
+        """The recorder failed (encoder crash, disk nearly full): alert and stop."""
+        with self._lock:
+            self._alert("recording error")
+            if self._recorder.is_recording:
+                self._recorder.stop_recording()
+            self._sync_locked()
+
+    def on_network_change(self, snapshot: Any) -> None:
+        """Reflect a network status change on the network LED.
+
+        Args:
+            snapshot: A ``network_monitor.Snapshot`` (its ``status`` value is 'offline',
+                'network_only' or 'online', or an object with an orderable ``status``).
+        """
+        status = getattr(snapshot, "status", snapshot)
+        name = str(getattr(status, "name", status)).lower()
+        level = {"offline": 0, "network_only": 1, "online": 2}.get(name, 0)
+        with self._lock:
+            self._network_level = level
+            if self._state is not WorkflowState.WIFI_SETUP:
+                self._indicators.show_network(level)
+        logger.info("network is now %s", name)
+
+    def shutdown(self) -> None:
+        """Stop any recording and enter SHUTDOWN (final)."""
+        with self._lock:
+            if self._state is WorkflowState.SHUTDOWN:
+                return
+            if self._recorder.is_recording:
+                self._recorder.stop_recording()
+            self._set(WorkflowState.SHUTDOWN)
+
+    def sync(self) -> None:
+        """Reconcile with the recorder (it may have stopped itself after a failure)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._sync_locked()
+            finally:
+                self._lock.release()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _press(self, kind: str, handler: Callable[[], Any]) -> Any:
+        if not self._lock.acquire(blocking=False):
+            self._ignored_presses += 1
+            logger.info("%s press ignored: a transition is still running", kind)
+            self._indicators.beep(indicators_mod.BEEP_REFUSED)
+            return None
+        try:
+            self._sync_locked()
+            return handler()
+        finally:
+            self._lock.release()
+
+    def _short_press(self) -> None:
+        state = self._state
+        if state is WorkflowState.IDLE:
+            if self._recorder.start_recording():
+                self._set(WorkflowState.RECORDING)
+                self._indicators.beep(indicators_mod.BEEP_START)
+            else:
+                reason = getattr(self._recorder, "last_error", None) or "recorder refused"
+                self._alert(f"recording did not start: {reason}")
+        elif state is WorkflowState.RECORDING:
+            self._recorder.stop_recording()
+            self._set(WorkflowState.IDLE)
+            self._indicators.beep(indicators_mod.BEEP_STOP)
+        elif state is WorkflowState.CAMERA_PREVIEW or state is WorkflowState.WIFI_SETUP:
+            self._set(WorkflowState.IDLE)
+        else:
+            logger.info("short press ignored in state %s", state.value)
+
+    def _double_press(self) -> None:
+        if self._state is WorkflowState.IDLE:
+            self._set(WorkflowState.CAMERA_PREVIEW)
+            self._indicators.beep(indicators_mod.BEEP_PREVIEW)
+        else:
+            logger.info("double press ignored in state %s", self._state.value)
+
+    def _long_press(self) -> bool:
+        if self._state in (WorkflowState.IDLE, WorkflowState.CAMERA_PREVIEW):
+            self._set(WorkflowState.WIFI_SETUP)
+            self._indicators.beep(indicators_mod.BEEP_WIFI)
+            return True
+        logger.info("long press ignored in state %s", self._state.value)
+        return False
+
+    def _sync_locked(self) -> None:
+        if self._state is WorkflowState.RECORDING and not self._recorder.is_recording:
+            logger.warning("recorder stopped on its own; back to idle")
+            self._set(WorkflowState.IDLE)
+
+    def _alert(self, reason: str) -> None:
+        self._alerts += 1
+        logger.error("alert: %s", reason)
+        self._indicators.alert()
+
+    def _set(self, new: WorkflowState) -> None:
+        old = self._state
+        if old is new:
+            return
+        self._state = new
+        logger.info("state %s -> %s", old.value, new.value)
+        self._indicators.show_state(new)
+        if new is WorkflowState.IDLE:
+            self._indicators.show_network(self._network_level)
+        if self._on_state_change is not None:
+            try:
+                self._on_state_change(old, new)
+            except Exception:
+                logger.exception("on_state_change callback failed")
