@@ -1,0 +1,33 @@
+"""Crash-safe chunked recording of video and data streams.
+
+The writer half lives here (``ChunkedWriter`` and the stream configs); merge, manifest and
+orphan recovery are added by their own modules. The on-disk contract between them is
+``docs/spool-format.md``.
+"""
+
+from omgrab.recording.config import (
+    DataStreamConfig,
+    VideoStreamConfig,
+    depth_stream_config,
+    imu_stream_config,
+    rgb_stream_config,
+)
+from omgrab.recording.ids import default_chunk_id, new_recording_id
+from omgrab.recording.stream_queue import StartChunkCallback, StreamQueue
+from omgrab.recording.writer import ChunkedWriter
+from omgrab.recording.writer_stats import ChunkInfo, StreamStats
+
+__all__ = [
+    "ChunkInfo",
+    "ChunkedWriter",
+    "DataStreamConfig",
+    "StartChunkCallback",
+    "StreamQueue",
+    "StreamStats",
+    "VideoStreamConfig",
+    "default_chunk_id",
+    "depth_stream_config",
+    "imu_stream_config",
+    "new_recording_id",
+    "rgb_stream_config",
+]

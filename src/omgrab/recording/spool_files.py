@@ -1,0 +1,51 @@
+"""Atomic writes of the spool's small files (``recording.json``, ``stats.json``, ``COMPLETE``).
+
+See ``docs/spool-format.md``. Files are written to a temporary name, fsynced and renamed, so
+a crash leaves either the old or the new content, never a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any
+
+import orjson
+
+RECORDING_FILE = "recording.json"
+STATS_FILE = "stats.json"
+COMPLETE_FILE = "COMPLETE"
+SCHEMA_VERSION = 1
+
+
+def write_json_atomic(path: pathlib.Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically (temp file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def write_complete_marker(directory: pathlib.Path) -> None:
+    """Create the empty ``COMPLETE`` marker durably."""
+    marker = directory / COMPLETE_FILE
+    with open(marker, "wb") as fh:
+        os.fsync(fh.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: pathlib.Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,345 @@
+"""The per-stream worker process: drains a ``FrameRing`` into crash-safe Matroska chunks.
+
+One worker runs per stream (video or data), in its own process, so encoding never competes
+for the application's GIL. It owns the PyAV containers of its stream and the chunk files.
+
+Protocol with the parent (``ChunkedWriter``):
+
+* items arrive through the ring (see ``frame_ring``); a slot flagged ``FLAG_NEW_CHUNK`` starts
+  a new chunk file named by the slot's chunk id (the previous chunk is flushed and closed
+  first, so every chunk starts with a keyframe);
+* the worker reports over ``events`` (a one-way pipe) as ``(kind, payload)`` tuples:
+  ``ready``, ``chunk_opened``, ``chunk_closed``, ``error`` and ``finished``;
+* the ring header's ``STOP_FIELD`` asks it to drain every published item and exit; the
+  ``lifeline`` pipe reaching EOF means the parent died, which is handled the same way.
+
+Chunk files are written with ``flush_packets=1`` and a short ``cluster_time_limit`` so a
+SIGKILL or power loss leaves at most ~0.2 s of the stream unreadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextlib
+import dataclasses
+import fractions
+import os
+import sys
+import traceback
+from multiprocessing import connection
+from typing import Any
+
+import av
+import numpy as np
+
+from omgrab.recording import frame_ring
+
+TIME_BASE = fractions.Fraction(1, 1000)
+
+#: Input pixel format names in ``VideoStreamConfig`` that FFmpeg spells differently.
+_FFMPEG_PIXEL_FORMAT = {"gray8": "gray"}
+
+_IDLE_WAIT_S = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs (picklable).
+
+    Attributes:
+        stream_name: The stream's name (directory name under the recording).
+        kind: ``'video'`` or ``'data'``.
+        config: The stream config as a dict (``VideoStreamConfig``/``DataStreamConfig``).
+        directory: Directory of this stream's chunk files.
+        ext: Chunk file extension without the dot.
+        ring: The shared-memory ring to drain.
+        cluster_time_limit_ms: Matroska cluster time limit.
+    """
+
+    stream_name: str
+    kind: str
+    config: dict[str, Any]
+    directory: str
+    ext: str
+    ring: frame_ring.RingSpec
+    cluster_time_limit_ms: int = 100
+
+
+class _Chunk:
+    """One open chunk file with its single stream."""
+
+    def __init__(self, spec: WorkerSpec, chunk_id: str) -> None:
+        self.chunk_id = chunk_id
+        self.file = f"{chunk_id}.{spec.ext}"
+        self.path = os.path.join(spec.directory, self.file)
+        self.frames = 0
+        self.first_pts: int | None = None
+        self.last_pts: int | None = None
+        self._kind = spec.kind
+        cfg = spec.config
+        self.container: Any = av.open(
+            self.path,
+            "w",
+            format="matroska",
+            container_options={
+                "flush_packets": "1",
+                "cluster_time_limit": str(spec.cluster_time_limit_ms),
+            },
+        )
+        try:
+            if spec.kind == "video":
+                fps = fractions.Fraction(cfg["fps"]).limit_denominator(1001)
+                stream = self.container.add_stream(
+                    cfg["codec"], rate=fps, options=dict(cfg["stream_options"])
+                )
+                stream.width = cfg["width"]
+                stream.height = cfg["height"]
+                stream.pix_fmt = cfg["output_pixel_format"]
+                stream.bit_rate = cfg["bitrate"]
+                stream.time_base = TIME_BASE
+                stream.codec_context.time_base = TIME_BASE
+                stream.codec_context.framerate = fps
+            else:
+                stream = self.container.add_stream(cfg["codec"])
+                stream.time_base = TIME_BASE
+            for key, value in cfg["metadata"].items():
+                stream.metadata["title" if key == "TITLE" else key] = value
+            self.stream: Any = stream
+        except Exception:
+            self.container.close()
+            raise
+
+    def _mux(self, packet: Any) -> None:
+        self.container.mux(packet)
+        if packet.pts is None:
+            return
+        pts = int(packet.pts)
+        self.frames += 1
+        if self.first_pts is None:
+            self.first_pts = pts
+        self.last_pts = pts
+
+    def encode(self, frame: Any) -> list[int]:
+        """Encode and mux one video frame; return the pts of packets written."""
+        written = []
+        for packet in self.stream.encode(frame):
+            self._mux(packet)
+            written.append(int(packet.pts))
+        return written
+
+    def write_data(self, payload: bytes, pts: int) -> list[int]:
+        """Mux one data item as a packet whose payload is exactly ``payload``."""
+        packet = av.Packet(payload)
+        packet.pts = pts
+        packet.dts = pts
+        packet.time_base = TIME_BASE
+        packet.stream = self.stream
+        self._mux(packet)
+        return [pts]
+
+    def close(self) -> list[int]:
+        """Flush the encoder, write the trailer and close; return pts flushed out."""
+        written: list[int] = []
+        try:
+            if self._kind == "video":
+                for packet in self.stream.encode(None):
+                    self._mux(packet)
+                    written.append(int(packet.pts))
+        finally:
+            self.container.close()
+        return written
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "file": self.file,
+            "frames": self.frames,
+            "first_pts_ms": self.first_pts,
+            "last_pts_ms": self.last_pts,
+        }
+
+
+def check_codec(kind: str, config: dict[str, Any]) -> None:
+    """Open the stream's encoder once with its options, raising on a bad configuration."""
+    if kind != "video":
+        av.codec.Codec(config["codec"], "w")
+        return
+    ctx: Any = av.CodecContext.create(config["codec"], "w")
+    ctx.width = config["width"]
+    ctx.height = config["height"]
+    ctx.pix_fmt = config["output_pixel_format"]
+    ctx.time_base = TIME_BASE
+    ctx.framerate = fractions.Fraction(config["fps"]).limit_denominator(1001)
+    ctx.bit_rate = config["bitrate"]
+    ctx.options = dict(config["stream_options"])
+    ctx.open()
+
+
+class _Worker:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        filled: Any,
+        free: Any,
+        events: connection.Connection,
+        lifeline: connection.Connection,
+    ) -> None:
+        self.spec = spec
+        self.filled = filled
+        self.free = free
+        self.events = events
+        self.lifeline = lifeline
+        self.ring = frame_ring.FrameRing.attach(spec.ring)
+        self.header = self.ring.header
+        self.chunk: _Chunk | None = None
+        cfg = spec.config
+        if spec.kind == "video":
+            from omgrab.recording import config as config_mod
+
+            layout, dtype = config_mod.INPUT_PIXEL_FORMATS[cfg["input_pixel_format"]]
+            self.frame_dtype = np.dtype(dtype)
+            width, height = cfg["width"], cfg["height"]
+            shapes = {
+                "hwc3": (height, width, 3),
+                "hwc4": (height, width, 4),
+                "yuv420": (height * 3 // 2, width),
+                "hw": (height, width),
+            }
+            self.frame_shape = shapes[layout]
+            self.frame_nbytes = int(np.prod(self.frame_shape)) * self.frame_dtype.itemsize
+            fmt = cfg["input_pixel_format"]
+            self.frame_format = _FFMPEG_PIXEL_FORMAT.get(fmt, fmt)
+
+    def send(self, kind: str, payload: dict[str, Any]) -> None:
+        # OSError: the parent is gone; the files are what matters now.
+        with contextlib.suppress(OSError):
+            self.events.send((kind, payload))
+
+    def _record_written(self, pts_list: list[int]) -> None:
+        if not pts_list:
+            return
+        header = self.header
+        if header[frame_ring.FIRST_PTS_FIELD] < 0:
+            header[frame_ring.FIRST_PTS_FIELD] = pts_list[0]
+        header[frame_ring.LAST_PTS_FIELD] = pts_list[-1]
+        header[frame_ring.WRITTEN_FIELD] += len(pts_list)
+
+    def close_chunk(self) -> None:
+        chunk = self.chunk
+        if chunk is None:
+            return
+        self.chunk = None
+        self._record_written(chunk.close())
+        self.send("chunk_closed", chunk.summary())
+
+    def open_chunk(self, chunk_id: str) -> None:
+        self.close_chunk()
+        self.chunk = _Chunk(self.spec, chunk_id)
+        self.header[frame_ring.CHUNKS_FIELD] += 1
+        self.send("chunk_opened", {"chunk_id": chunk_id, "file": self.chunk.file})
+
+    def consume(self, index: int) -> None:
+        """Take the item in slot ``index`` out of the ring (freeing the slot) and write it."""
+        slot = self.ring.slot_headers[index]
+        pts = int(slot[0])
+        flags = int(slot[1])
+        nbytes = int(slot[2])
+        if flags & frame_ring.FLAG_NEW_CHUNK:
+            try:
+                self.open_chunk(self.ring.chunk_id(index))
+            except BaseException:
+                self.release_slot()
+                raise
+        try:
+            if self.spec.kind == "video":
+                view = self.ring.payload(index, self.frame_nbytes)
+                array = np.frombuffer(view, dtype=self.frame_dtype).reshape(self.frame_shape)
+                frame = av.VideoFrame.from_ndarray(array, format=self.frame_format)
+                del array, view
+                item: Any = frame
+            else:
+                item = bytes(self.ring.payload(index, nbytes))
+        finally:
+            self.release_slot()
+        if self.chunk is None:
+            raise RuntimeError(f"stream {self.spec.stream_name!r}: item before any chunk start")
+        if self.spec.kind == "video":
+            item.pts = pts
+            item.time_base = TIME_BASE
+            self._record_written(self.chunk.encode(item))
+        else:
+            self._record_written(self.chunk.write_data(item, pts))
+
+    def release_slot(self) -> None:
+        self.header[frame_ring.READ_COUNT_FIELD] += 1
+        self.free.release()
+
+    def drain(self) -> None:
+        slots = self.spec.ring.slots
+        header = self.header
+        while header[frame_ring.READ_COUNT_FIELD] < header[frame_ring.WRITE_COUNT_FIELD]:
+            self.consume(int(header[frame_ring.READ_COUNT_FIELD]) % slots)
+
+    def parent_gone(self) -> bool:
+        try:
+            return self.lifeline.poll()
+        except (EOFError, OSError):
+            return True
+
+    def run(self) -> None:
+        header = self.header
+        while True:
+            woke = self.filled.acquire(timeout=_IDLE_WAIT_S)
+            self.drain()
+            if header[frame_ring.STOP_FIELD]:
+                self.drain()
+                break
+            if not woke and self.parent_gone():
+                self.drain()
+                break
+        self.close_chunk()
+
+
+def run_worker(
+    spec: WorkerSpec,
+    filled: Any,
+    free: Any,
+    events: connection.Connection,
+    lifeline: connection.Connection,
+) -> None:
+    """Entry point of a worker process (see the module docstring for the protocol).
+
+    Args:
+        spec: What to write and where.
+        filled: Semaphore released by the producer once per published item.
+        free: Semaphore counting free slots; released here once per consumed item.
+        events: Send end of the event pipe to the parent.
+        lifeline: Read end of a pipe whose write end only the parent holds.
+    """
+    worker: _Worker | None = None
+    exit_code = 0
+    try:
+        check_codec(spec.kind, spec.config)
+        worker = _Worker(spec, filled, free, events, lifeline)
+        worker.send("ready", {"pid": os.getpid()})
+        worker.run()
+    except BaseException as exc:
+        exit_code = 1
+        message = f"stream {spec.stream_name!r}: {type(exc).__name__}: {exc}"
+        with contextlib.suppress(BrokenPipeError, OSError):
+            events.send(("error", {"message": message, "traceback": traceback.format_exc()}))
+        if worker is not None and worker.chunk is not None:
+            chunk, worker.chunk = worker.chunk, None
+            with contextlib.suppress(Exception):  # keep what was written readable
+                chunk.container.close()
+            worker.send("chunk_closed", chunk.summary())
+    finally:
+        written = 0
+        if worker is not None:
+            written = int(worker.header[frame_ring.WRITTEN_FIELD])
+            worker.ring.close()
+        with contextlib.suppress(BrokenPipeError, OSError):
+            events.send(("finished", {"frames_written": written, "exit_code": exit_code}))
+        events.close()
+    if exit_code:
+        sys.exit(exit_code)

@@ -1,0 +1,691 @@
+"""``ChunkedWriter``: writes a recording's streams to crash-safe, time-chunked Matroska files.
+
+Architecture (one writer = one recording directory, see ``docs/spool-format.md``)::
+
+    capture thread --put--> StreamQueue --shared-memory ring--> worker process --> <stream>/*.mkv
+                                                                     |
+    monitor thread <------------------------- events pipe ----------+
+
+* Every stream (video or data) gets its own worker *process* that owns the PyAV containers,
+  so encoding never competes for the application's GIL. Processes come from the
+  ``forkserver`` start method (never ``fork`` from a threaded process) with the worker module
+  preloaded, so starting a recording after the first takes milliseconds.
+* Frames are copied in the caller's thread straight into a slot of a shared-memory ring
+  (``frame_ring``), and only semaphores cross the process boundary (see ``stream_queue``).
+* Chunk rotation follows capture timestamps: chunk k of a stream covers ``[k*L, (k+1)*L)``
+  of recording time; each stream rotates on its own, so a stalled stream never blocks another.
+* The monitor thread turns worker events into stats (rewriting ``stats.json`` at every
+  rotation) and notices a worker that fails or dies.
+
+Memory: each video stream's ring holds ``slots = min(max_encoder_queue_size,
+max(2, max_buffer_bytes_per_stream // frame_bytes))`` frames; with the defaults (128 MiB) the
+reference RGB stream (1280x800x3 = 3 MiB) gets 41 slots (1.6 s at 25 fps) and depth
+(640x400x2 = 500 KiB) 200 slots; a data stream gets ``max_encoder_queue_size`` slots of
+``max_item_bytes``. The memory bound of a writer is therefore the sum of those rings (about
+250 MiB of shared memory for the reference set) plus one encoder per stream.
+
+Error policy:
+
+* Out-of-order / duplicate timestamps: dropped, counted, logged; never fatal.
+* Invalid items (wrong shape/dtype/type/size): dropped and counted; the stream keeps
+  recording, the writer becomes unhealthy and ``on_error`` fires (once per writer).
+* Worker failure (encoder error, process killed): the stream's further items are dropped and
+  counted, its chunk files written so far stay readable, the other streams keep recording,
+  and ``on_error`` fires once per writer. ``stop()`` never waits longer than ``stop_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import multiprocessing
+import pathlib
+import threading
+import time
+import types
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing import connection
+from typing import Any
+
+import omgrab
+from omgrab import clock as clock_mod
+from omgrab.recording import config as config_mod
+from omgrab.recording import (
+    frame_ring,
+    ids,
+    spool_files,
+    stream_queue,
+    stream_worker,
+    writer_stats,
+)
+
+logger = logging.getLogger(__name__)
+
+#: ``StartChunkCallback(name, start_time, ext) -> chunk_id``; ``ext`` is ``'mkv'``.
+StartChunkCallback = stream_queue.StartChunkCallback
+
+CHUNK_EXT = "mkv"
+DEFAULT_MAX_BUFFER_BYTES_PER_STREAM = 128 * 1024 * 1024
+
+_preload_lock = threading.Lock()
+_preload_done = False
+
+
+def _forkserver_context() -> Any:
+    """Return the forkserver context, preloading the worker module into the server once."""
+    global _preload_done
+    ctx = multiprocessing.get_context("forkserver")
+    with _preload_lock:
+        if not _preload_done:
+            ctx.set_forkserver_preload(["omgrab.recording.stream_worker"])
+            _preload_done = True
+    return ctx
+
+
+class _Stream:
+    """Writer-side state of one stream (guarded by the writer's ``_lock`` where mutable)."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        stream_config: config_mod.VideoStreamConfig | config_mod.DataStreamConfig,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.config = stream_config
+        self.ring: frame_ring.FrameRing | None = None
+        self.queue: stream_queue.StreamQueue | None = None
+        self.process: Any = None
+        self.events: connection.Connection | None = None
+        self.lifeline: connection.Connection | None = None
+        self.chunks: list[writer_stats.ChunkInfo] = []
+        self.ready = False
+        self.finished = False
+        self.exited = False
+        self.error: str | None = None
+        self.frames_written_final: int | None = None
+        self.filled: Any = None
+        self.frames_final: tuple[int, int | None, int | None] | None = None
+
+
+class ChunkedWriter:
+    """Writes video and data streams to per-stream, time-chunked, crash-safe MKV files.
+
+    Items are handed over with ``get_encoder_queue(name).put((data, timestamp))``: an ndarray
+    matching the stream's ``VideoStreamConfig`` for video streams, bytes for data streams, and
+    a timezone-aware capture timestamp. Packet pts are milliseconds since ``origin``.
+
+    Args:
+        name: Recording id; the files go to ``output_directory / name``.
+        output_directory: Spool directory.
+        stream_configs: Video streams by name.
+        start_chunk_callback: ``(name, start_time, ext) -> chunk_id`` called (in the putting
+            thread) when a stream starts a chunk, with the capture time of the chunk's first
+            item and ``'mkv'``; ids ``00001``, ``00002``, ... per stream when None. A failing
+            callback or a bad/duplicate id falls back to a default id (logged).
+        sensor_stream_configs: Data streams by name.
+        chunk_length_s: Chunk length in seconds of recording time.
+        max_encoder_queue_size: Upper bound of slots per stream ring.
+        on_error: Called once (from a writer or capture thread) at the first stream failure
+            or invalid item; details in ``errors``.
+        origin: Recording origin (tz-aware); ``clock.now()`` at ``start()`` when None.
+        clock: Device clock used for the default origin and ``stats.json`` times.
+        devices: Devices recorded (objects with ``label`` and ``device_type``, or dicts)
+            listed in ``recording.json``.
+        max_buffer_bytes_per_stream: Memory cap of a video stream's ring (see module doc).
+        put_timeout_s: How long ``put`` waits for a free slot before dropping the item.
+        cluster_time_limit_ms: Matroska cluster length; bounds what a crash can lose.
+        start_timeout_s: Longest wait for the worker processes to come up in ``start()``.
+        stop_timeout_s: Longest wait for the workers to drain in ``stop()``; a worker still
+            running then is killed (its chunk stays readable up to the kill).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        output_directory: pathlib.Path | str,
+        stream_configs: Mapping[str, config_mod.VideoStreamConfig],
+        start_chunk_callback: StartChunkCallback | None = None,
+        sensor_stream_configs: Mapping[str, config_mod.DataStreamConfig] | None = None,
+        chunk_length_s: float = 60.0,
+        max_encoder_queue_size: int = 200,
+        on_error: Callable[[], None] | None = None,
+        *,
+        origin: datetime.datetime | None = None,
+        clock: clock_mod.DeviceClock | None = None,
+        devices: Sequence[Any] | None = None,
+        max_buffer_bytes_per_stream: int = DEFAULT_MAX_BUFFER_BYTES_PER_STREAM,
+        put_timeout_s: float = 0.5,
+        cluster_time_limit_ms: int = 100,
+        start_timeout_s: float = 30.0,
+        stop_timeout_s: float = 60.0,
+    ) -> None:
+        self._name = ids.check_path_component("recording name", name)
+        self._directory = pathlib.Path(output_directory) / name
+        if not chunk_length_s > 0:
+            raise ValueError(f"chunk_length_s must be > 0, got {chunk_length_s!r}")
+        if not isinstance(max_encoder_queue_size, int) or max_encoder_queue_size < 1:
+            raise ValueError(
+                f"max_encoder_queue_size must be an int >= 1, got {max_encoder_queue_size!r}"
+            )
+        if not 1 <= cluster_time_limit_ms <= 100:
+            raise ValueError(
+                f"cluster_time_limit_ms must be within 1..100, got {cluster_time_limit_ms!r}"
+            )
+        if not put_timeout_s >= 0:
+            raise ValueError(f"put_timeout_s must be >= 0, got {put_timeout_s!r}")
+        if max_buffer_bytes_per_stream < 1:
+            raise ValueError(
+                f"max_buffer_bytes_per_stream must be >= 1, got {max_buffer_bytes_per_stream!r}"
+            )
+        if origin is not None and (
+            not isinstance(origin, datetime.datetime) or origin.tzinfo is None
+        ):
+            raise ValueError(f"origin must be a timezone-aware datetime, got {origin!r}")
+        self._streams: dict[str, _Stream] = {}
+        for stream_name, video_config in dict(stream_configs).items():
+            if not isinstance(video_config, config_mod.VideoStreamConfig):
+                raise ValueError(
+                    f"stream {stream_name!r}: expected a VideoStreamConfig, "
+                    f"got {type(video_config).__name__}"
+                )
+            self._add_stream(stream_name, "video", video_config)
+        for stream_name, data_config in dict(sensor_stream_configs or {}).items():
+            if not isinstance(data_config, config_mod.DataStreamConfig):
+                raise ValueError(
+                    f"sensor stream {stream_name!r}: expected a DataStreamConfig, "
+                    f"got {type(data_config).__name__}"
+                )
+            self._add_stream(stream_name, "data", data_config)
+        if not self._streams:
+            raise ValueError("a ChunkedWriter needs at least one stream")
+        self._callback = start_chunk_callback
+        self._chunk_length_s = float(chunk_length_s)
+        self._max_queue = max_encoder_queue_size
+        self._on_error = on_error
+        self._origin = origin
+        self._clock = clock if clock is not None else clock_mod.default_clock()
+        self._devices = [_device_entry(d) for d in (devices or [])]
+        self._max_buffer = max_buffer_bytes_per_stream
+        self._put_timeout_s = put_timeout_s
+        self._cluster_ms = cluster_time_limit_ms
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._lock = threading.Lock()  # guards stream error/chunk state, _errors, stats file
+        self._errors: list[str] = []
+        self._error_reported = False
+        self._started = False
+        self._stopped = False
+        self._stopping = False
+        self._monitor: threading.Thread | None = None
+        self._stopped_at: datetime.datetime | None = None
+
+    def _add_stream(
+        self,
+        name: str,
+        kind: str,
+        stream_config: config_mod.VideoStreamConfig | config_mod.DataStreamConfig,
+    ) -> None:
+        ids.check_path_component("stream name", name)
+        if name in self._streams:
+            raise ValueError(f"stream name {name!r} is used twice")
+        self._streams[name] = _Stream(name, kind, stream_config)
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The recording id (directory name)."""
+        return self._name
+
+    @property
+    def directory(self) -> pathlib.Path:
+        """The recording directory, ``output_directory / name``."""
+        return self._directory
+
+    @property
+    def origin(self) -> datetime.datetime | None:
+        """The recording origin (pts 0), known once started."""
+        return self._origin
+
+    @property
+    def stream_names(self) -> list[str]:
+        """All stream names, video streams first."""
+        return list(self._streams)
+
+    @property
+    def errors(self) -> list[str]:
+        """Error messages so far, oldest first."""
+        with self._lock:
+            return list(self._errors)
+
+    @property
+    def healthy(self) -> bool:
+        """False once any stream failed, received an invalid item, or its worker died."""
+        with self._lock:
+            return not self._errors
+
+    @property
+    def stats(self) -> dict[str, writer_stats.StreamStats]:
+        """A snapshot of every stream's counters."""
+        with self._lock:
+            return {name: self._stream_stats(s) for name, s in self._streams.items()}
+
+    def slot_count(self, name: str) -> int:
+        """Return the number of ring slots stream ``name`` gets (its queue capacity)."""
+        stream = self._stream(name)
+        if isinstance(stream.config, config_mod.VideoStreamConfig):
+            by_memory = max(2, self._max_buffer // stream.config.frame_nbytes)
+            return max(1, min(self._max_queue, by_memory))
+        return self._max_queue
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def get_encoder_queue(self, name: str) -> stream_queue.StreamQueue:
+        """Return the queue that takes ``(data, timestamp)`` items of stream ``name``.
+
+        Raises:
+            KeyError: No such stream.
+            RuntimeError: The writer was not started.
+        """
+        stream = self._stream(name)
+        if stream.queue is None:
+            raise RuntimeError(f"ChunkedWriter {self._name!r} is not started")
+        return stream.queue
+
+    def start(self) -> None:
+        """Create the recording directory, write ``recording.json`` and start the workers.
+
+        Raises:
+            RuntimeError: Already started, or a worker failed to start (bad codec options).
+            FileExistsError: The recording directory already holds a recording.
+        """
+        if self._started:
+            raise RuntimeError(f"ChunkedWriter {self._name!r} already started")
+        self._started = True
+        if (self._directory / spool_files.RECORDING_FILE).exists():
+            raise FileExistsError(f"{self._directory} already holds a recording")
+        self._directory.mkdir(parents=True, exist_ok=True)
+        if self._origin is None:
+            self._origin = self._clock.now()
+        spool_files.write_json_atomic(
+            self._directory / spool_files.RECORDING_FILE, self._recording_document()
+        )
+        ctx = _forkserver_context()
+        try:
+            for stream in self._streams.values():
+                self._start_stream(ctx, stream)
+            self._wait_ready()
+        except BaseException:
+            self._abort_start()
+            raise
+        self._write_stats()
+        self._monitor = threading.Thread(
+            target=self._monitor_loop, name=f"chunked-writer-{self._name}", daemon=True
+        )
+        self._monitor.start()
+
+    def stop(self) -> None:
+        """Drain every queued item into the files, close all chunks, write stats and COMPLETE.
+
+        Idempotent; returns within about ``stop_timeout_s`` even if a worker hangs.
+        """
+        if not self._started or self._stopped:
+            return
+        self._stopped = True
+        self._stopping = True
+        for stream in self._streams.values():
+            if stream.queue is not None:
+                stream.queue.close()
+        for stream in self._streams.values():
+            if stream.ring is not None:
+                stream.ring.header[frame_ring.STOP_FIELD] = 1
+                stream.filled.release()
+        deadline = time.monotonic() + self._stop_timeout_s
+        for stream in self._streams.values():
+            if stream.process is None:
+                continue
+            stream.process.join(max(0.0, deadline - time.monotonic()))
+            if stream.process.is_alive():
+                self._stream_failed(
+                    stream, f"stream {stream.name!r}: worker did not finish within stop timeout"
+                )
+                stream.process.kill()
+                stream.process.join(5.0)
+        if self._monitor is not None:
+            self._monitor.join(max(5.0, deadline - time.monotonic()))
+            if self._monitor.is_alive():
+                logger.error("writer %r: monitor thread did not finish", self._name)
+        self._stopped_at = self._clock.now()
+        self._write_stats()
+        spool_files.write_complete_marker(self._directory)
+        self._release_resources()
+
+    def __enter__(self) -> ChunkedWriter:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- start helpers -----------------------------------------------------------------------
+
+    def _start_stream(self, ctx: Any, stream: _Stream) -> None:
+        (self._directory / stream.name).mkdir(exist_ok=True)
+        if isinstance(stream.config, config_mod.VideoStreamConfig):
+            slot_bytes = stream.config.frame_nbytes
+        else:
+            slot_bytes = stream.config.max_item_bytes
+        slots = self.slot_count(stream.name)
+        ring = frame_ring.FrameRing.create(slots, slot_bytes)
+        stream.ring = ring
+        filled = ctx.Semaphore(0)
+        free = ctx.Semaphore(slots)
+        stream.filled = filled
+        events_recv, events_send = ctx.Pipe(duplex=False)
+        lifeline_recv, lifeline_send = ctx.Pipe(duplex=False)
+        spec = stream_worker.WorkerSpec(
+            stream_name=stream.name,
+            kind=stream.kind,
+            config=stream.config.to_dict(),
+            directory=str(self._directory / stream.name),
+            ext=CHUNK_EXT,
+            ring=ring.spec,
+            cluster_time_limit_ms=self._cluster_ms,
+        )
+        process = ctx.Process(
+            target=stream_worker.run_worker,
+            args=(spec, filled, free, events_send, lifeline_recv),
+            name=f"omgrab-writer-{stream.name}",
+            daemon=True,
+        )
+        process.start()
+        events_send.close()
+        lifeline_recv.close()
+        stream.process = process
+        stream.events = events_recv
+        stream.lifeline = lifeline_send
+        assert self._origin is not None
+        stream.queue = stream_queue.StreamQueue(
+            name=stream.name,
+            stream_config=stream.config,
+            ring=ring,
+            filled=filled,
+            free=free,
+            origin=self._origin,
+            chunk_length_s=self._chunk_length_s,
+            put_timeout_s=self._put_timeout_s,
+            start_chunk_callback=self._callback,
+            ext=CHUNK_EXT,
+            on_invalid=self._invalid_item,
+        )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self._start_timeout_s
+        pending = {s.name: s for s in self._streams.values()}
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(
+                    f"writer {self._name!r}: workers of {sorted(pending)} did not start within "
+                    f"{self._start_timeout_s} s"
+                )
+            waitables: list[Any] = [s.events for s in pending.values()]
+            connection.wait(waitables, timeout=remaining)
+            for stream in list(pending.values()):
+                assert stream.events is not None
+                while stream.events.poll():
+                    try:
+                        kind, payload = stream.events.recv()
+                    except EOFError:
+                        raise RuntimeError(
+                            f"writer {self._name!r}: worker of stream {stream.name!r} exited "
+                            f"during start (exit code {stream.process.exitcode})"
+                        ) from None
+                    if kind == "ready":
+                        stream.ready = True
+                        pending.pop(stream.name, None)
+                        break
+                    if kind == "error":
+                        raise RuntimeError(
+                            f"writer {self._name!r} could not start: {payload['message']}"
+                        )
+
+    def _abort_start(self) -> None:
+        for stream in self._streams.values():
+            if stream.process is not None and stream.process.is_alive():
+                stream.process.kill()
+                stream.process.join(5.0)
+        self._stopped = True
+        self._release_resources()
+
+    # -- monitor -----------------------------------------------------------------------------
+
+    def _monitor_loop(self) -> None:
+        try:
+            while True:
+                active = [s for s in self._streams.values() if not s.exited]
+                if not active:
+                    return
+                waitables: list[Any] = []
+                for stream in active:
+                    waitables.append(stream.events)
+                    waitables.append(stream.process.sentinel)
+                ready = connection.wait(waitables, timeout=1.0)
+                for stream in active:
+                    if stream.events in ready or stream.process.sentinel in ready:
+                        self._pump_events(stream)
+        except Exception as exc:  # never die silently
+            logger.exception("writer %r: monitor thread failed", self._name)
+            self._report_error(f"writer monitor failed: {type(exc).__name__}: {exc}")
+
+    def _pump_events(self, stream: _Stream) -> None:
+        assert stream.events is not None
+        eof = False
+        try:
+            while stream.events.poll():
+                kind, payload = stream.events.recv()
+                self._handle_event(stream, kind, payload)
+        except (EOFError, OSError):
+            eof = True
+        if eof or not stream.process.is_alive():
+            stream.process.join(1.0)
+            if stream.process.is_alive():
+                return
+            # read anything sent just before exit
+            try:
+                while stream.events.poll():
+                    kind, payload = stream.events.recv()
+                    self._handle_event(stream, kind, payload)
+            except (EOFError, OSError):
+                pass
+            stream.exited = True
+            code = stream.process.exitcode
+            if not stream.finished or code != 0:
+                with self._lock:
+                    had_error = stream.error is not None
+                if not had_error:
+                    self._stream_failed(
+                        stream,
+                        f"stream {stream.name!r}: worker process exited unexpectedly "
+                        f"(exit code {code})",
+                    )
+                if stream.queue is not None:
+                    stream.queue.mark_dead()
+
+    def _handle_event(self, stream: _Stream, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "chunk_opened":
+            with self._lock:
+                stream.chunks.append(
+                    writer_stats.ChunkInfo(
+                        chunk_id=payload["chunk_id"], file=f"{stream.name}/{payload['file']}"
+                    )
+                )
+            self._write_stats()
+        elif kind == "chunk_closed":
+            with self._lock:
+                info = writer_stats.ChunkInfo(
+                    chunk_id=payload["chunk_id"],
+                    file=f"{stream.name}/{payload['file']}",
+                    frames=payload["frames"],
+                    first_pts_ms=payload["first_pts_ms"],
+                    last_pts_ms=payload["last_pts_ms"],
+                    closed=True,
+                )
+                for i, chunk in enumerate(stream.chunks):
+                    if chunk.chunk_id == info.chunk_id:
+                        stream.chunks[i] = info
+                        break
+                else:
+                    stream.chunks.append(info)
+            self._write_stats()
+        elif kind == "error":
+            logger.error("%s\n%s", payload["message"], payload.get("traceback", ""))
+            if stream.queue is not None:
+                stream.queue.mark_dead()
+            self._stream_failed(stream, payload["message"])
+        elif kind == "finished":
+            stream.finished = True
+            stream.frames_written_final = payload.get("frames_written")
+        elif kind == "ready":
+            stream.ready = True
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _invalid_item(self, stream_name: str, message: str) -> None:
+        stream = self._streams[stream_name]
+        text = f"stream {stream_name!r}: invalid item dropped: {message}"
+        with self._lock:
+            first_for_stream = stream.error is None
+            if first_for_stream:
+                stream.error = text
+        if first_for_stream:
+            logger.error("%s", text)
+            self._report_error(text)
+        else:
+            logger.debug("%s", text)
+
+    def _stream_failed(self, stream: _Stream, message: str) -> None:
+        with self._lock:
+            if stream.error is None or "invalid item" in stream.error:
+                stream.error = message
+        logger.error("writer %r: %s", self._name, message)
+        self._report_error(message)
+
+    def _report_error(self, message: str) -> None:
+        with self._lock:
+            self._errors.append(message)
+            first = not self._error_reported
+            self._error_reported = True
+        if first and self._on_error is not None:
+            try:
+                self._on_error()
+            except Exception:
+                logger.exception("writer %r: on_error callback failed", self._name)
+
+    # -- stats -------------------------------------------------------------------------------
+
+    def _stream(self, name: str) -> _Stream:
+        try:
+            return self._streams[name]
+        except KeyError:
+            raise KeyError(
+                f"no stream named {name!r}; streams are {sorted(self._streams)}"
+            ) from None
+
+    def _stream_stats(self, stream: _Stream) -> writer_stats.StreamStats:
+        q = stream.queue
+        written = 0
+        first: int | None = None
+        last: int | None = None
+        ring = stream.ring
+        if ring is not None and ring.header.size:
+            written = int(ring.header[frame_ring.WRITTEN_FIELD])
+            first_raw = int(ring.header[frame_ring.FIRST_PTS_FIELD])
+            last_raw = int(ring.header[frame_ring.LAST_PTS_FIELD])
+            first = first_raw if first_raw >= 0 else None
+            last = last_raw if last_raw >= 0 else None
+        elif stream.frames_final is not None:
+            written, first, last = stream.frames_final
+        alive = stream.process is not None and not stream.exited
+        return writer_stats.StreamStats(
+            kind=stream.kind,
+            frames_put=q.frames_put if q else 0,
+            frames_written=written,
+            frames_dropped=q.frames_dropped if q else 0,
+            frames_out_of_order=q.frames_out_of_order if q else 0,
+            frames_invalid=q.frames_invalid if q else 0,
+            queued=q.qsize() if q and alive else 0,
+            first_pts_ms=first,
+            last_pts_ms=last,
+            last_timestamp=q.last_timestamp if q else None,
+            chunks=tuple(stream.chunks),
+            healthy=stream.error is None,
+            error=stream.error,
+        )
+
+    def _write_stats(self) -> None:
+        with self._lock:
+            doc = {
+                "updated_at": self._clock.now().isoformat(),
+                "stopped_at": self._stopped_at.isoformat() if self._stopped_at else None,
+                "streams": {
+                    name: self._stream_stats(s).to_dict() for name, s in self._streams.items()
+                },
+            }
+            try:
+                spool_files.write_json_atomic(self._directory / spool_files.STATS_FILE, doc)
+            except OSError as exc:
+                logger.error("writer %r: cannot write stats.json: %s", self._name, exc)
+
+    def _recording_document(self) -> dict[str, Any]:
+        assert self._origin is not None
+        return {
+            "schema": spool_files.SCHEMA_VERSION,
+            "recording_id": self._name,
+            "started_at": self._origin.isoformat(),
+            "software_version": omgrab.__version__,
+            "chunk_length_s": self._chunk_length_s,
+            "streams": {
+                name: {"kind": s.kind, "config": s.config.to_dict()}
+                for name, s in self._streams.items()
+            },
+            "devices": self._devices,
+        }
+
+    def _release_resources(self) -> None:
+        with self._lock:
+            for stream in self._streams.values():
+                ring = stream.ring
+                if ring is not None:
+                    header = ring.header
+                    stream.frames_final = (
+                        int(header[frame_ring.WRITTEN_FIELD]),
+                        _opt(int(header[frame_ring.FIRST_PTS_FIELD])),
+                        _opt(int(header[frame_ring.LAST_PTS_FIELD])),
+                    )
+                    stream.ring = None
+                    ring.unlink()
+                    ring.close()
+                for conn in (stream.events, stream.lifeline):
+                    if conn is not None:
+                        conn.close()
+                stream.events = None
+                stream.lifeline = None
+
+
+def _opt(value: int) -> int | None:
+    return value if value >= 0 else None
+
+
+def _device_entry(device: Any) -> dict[str, str]:
+    if isinstance(device, Mapping):
+        return {"label": str(device["label"]), "device_type": str(device["device_type"])}
+    device_type = getattr(device, "device_type", "")
+    return {"label": str(device.label), "device_type": str(getattr(device_type, "value", ""))}

@@ -1,0 +1,83 @@
+"""Snapshots of a ``ChunkedWriter``'s per-stream counters (the ``stats`` property)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkInfo:
+    """One chunk file of a stream.
+
+    Attributes:
+        chunk_id: Chunk id (file name without extension).
+        file: Path relative to the recording directory, e.g. ``rgb/00001.mkv``.
+        frames: Packets written to the file so far (final once ``closed``).
+        first_pts_ms: Pts of its first packet, or None when empty.
+        last_pts_ms: Pts of its last packet, or None when empty.
+        closed: True once the worker closed the file (trailer written).
+    """
+
+    chunk_id: str
+    file: str
+    frames: int = 0
+    first_pts_ms: int | None = None
+    last_pts_ms: int | None = None
+    closed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``stats.json`` form."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamStats:
+    """Counters of one stream at one moment.
+
+    Attributes:
+        kind: ``'video'`` or ``'data'``.
+        frames_put: Items accepted into the stream's ring.
+        frames_written: Items muxed into chunk files by the worker.
+        frames_dropped: Items discarded: ring full past the put timeout, worker failed,
+            timestamp before the origin, or put after ``stop()``.
+        frames_out_of_order: Items whose pts was not after the previous item's.
+        frames_invalid: Items rejected for their shape, dtype, type or size.
+        queued: Items waiting in the ring.
+        first_pts_ms: Pts of the first item written, or None.
+        last_pts_ms: Pts of the last item written, or None.
+        last_timestamp: Capture time of the last item accepted, or None.
+        chunks: The stream's chunk files in order.
+        healthy: False once the stream's worker failed or an invalid item arrived.
+        error: The first error of the stream, or None.
+    """
+
+    kind: str
+    frames_put: int
+    frames_written: int
+    frames_dropped: int
+    frames_out_of_order: int
+    frames_invalid: int
+    queued: int
+    first_pts_ms: int | None
+    last_pts_ms: int | None
+    last_timestamp: datetime.datetime | None
+    chunks: tuple[ChunkInfo, ...]
+    healthy: bool
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``stats.json`` form of the stream."""
+        return {
+            "kind": self.kind,
+            "frames_written": self.frames_written,
+            "frames_dropped": self.frames_dropped,
+            "frames_out_of_order": self.frames_out_of_order,
+            "frames_invalid": self.frames_invalid,
+            "frames_put": self.frames_put,
+            "first_pts_ms": self.first_pts_ms,
+            "last_pts_ms": self.last_pts_ms,
+            "chunks": [chunk.to_dict() for chunk in self.chunks],
+            "error": self.error,
+        }
