@@ -1,0 +1,298 @@
+"""The recording manifest: ``<output_dir>/<recording_id>.json`` beside ``<recording_id>.mkv``.
+
+The manifest says what the merged file holds and how it came to be: wall-clock start, per-stream
+frames written (counted from the packets actually copied), dropped and out-of-order counts (from
+the writer's stats.json), the chunks used and skipped, and whether the recording was salvaged by
+crash recovery. Counts the writer could not report (stats.json lost in a crash) are ``null``,
+never a guessed zero.
+
+Schema history: version 1 is the only version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any
+
+from omgrab.recording import atomic_files
+
+SCHEMA_VERSION = 1
+MANIFEST_SUFFIX = ".json"
+
+
+class ManifestError(ValueError):
+    """A manifest file is missing, malformed, or of an unsupported schema version."""
+
+
+@dataclasses.dataclass
+class ChunkEntry:
+    """One chunk file that contributed packets to the merged file.
+
+    Attributes:
+        stream: Stream name.
+        file: Path relative to the recording directory (``rgb/00001.mkv``).
+        size_bytes: Size of the chunk file when merged.
+        packets: Packets copied from it.
+        packets_discarded: Packets read but not copied (before the first keyframe, not after
+            the previous packet, corrupt or empty of timing).
+        first_pts_ms: First copied pts, ``None`` if nothing was copied.
+        last_pts_ms: Last copied pts.
+        truncated: The file ended without a proper end (crash) or reading stopped at an error.
+        error: The read error that ended it early, if any.
+    """
+
+    stream: str
+    file: str
+    size_bytes: int
+    packets: int
+    packets_discarded: int = 0
+    first_pts_ms: int | None = None
+    last_pts_ms: int | None = None
+    truncated: bool = False
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class SkippedChunk:
+    """A chunk file that could not be used at all, and why."""
+
+    stream: str
+    file: str
+    reason: str
+
+
+@dataclasses.dataclass
+class StreamEntry:
+    """One stream (one track of the merged file).
+
+    Attributes:
+        name: Stream name.
+        kind: ``"video"`` or ``"data"``.
+        track_index: Index of the track in the merged file, ``None`` if no chunk was usable.
+        codec: Codec of the chunks (``h264``, ``ffv1``, ``ass``).
+        config: The stream config from recording.json; inferred fields when it was missing.
+        frames_written: Packets copied into the merged file (counted during the merge).
+        frames_dropped: Items the writer dropped (stats.json), ``None`` if unknown.
+        frames_out_of_order: Items the writer rejected as out of order, ``None`` if unknown.
+        packets_discarded: Packets read from chunks but not copied by the merge.
+        first_pts_ms: First pts in the merged file (ms since the recording start).
+        last_pts_ms: Last pts in the merged file.
+        bytes_written: Payload bytes copied.
+        chunks: Files of the chunks used, in order.
+    """
+
+    name: str
+    kind: str
+    track_index: int | None
+    codec: str | None
+    config: dict[str, Any]
+    frames_written: int
+    frames_dropped: int | None
+    frames_out_of_order: int | None
+    packets_discarded: int = 0
+    first_pts_ms: int | None = None
+    last_pts_ms: int | None = None
+    bytes_written: int = 0
+    chunks: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Manifest:
+    """Everything known about one merged recording.
+
+    Attributes:
+        recording_id: The recording id.
+        started_at: Wall-clock time of pts 0 (ISO 8601 UTC), ``None`` if recording.json was lost.
+        stopped_at: When the writer stopped (stats.json); estimated from the last packet if the
+            writer never recorded it (see ``notes``).
+        duration_s: From pts 0 to the end of the last packet of any stream.
+        devices: Capture devices (``{"label", "device_type"}``) from recording.json.
+        streams: Streams keyed by name, in track order.
+        chunks: Chunks used.
+        skipped_chunks: Chunks that could not be read at all.
+        software_version: omgrab version that recorded (recording.json).
+        merge_software_version: omgrab version that merged.
+        recovered: Produced by start-up crash recovery rather than a normal stop.
+        complete: The writer finished the recording (``COMPLETE`` marker present).
+        streams_inferred: recording.json was missing, stream kinds/configs come from the chunks.
+        stats_available: stats.json was readable (otherwise dropped/out-of-order are ``None``).
+        notes: Human-readable remarks about anything missing or repaired.
+        merged_at: When the merge finished (ISO 8601 UTC).
+        merge_duration_s: Wall time the merge took.
+        output_file: File name of the merged MKV (same directory as the manifest).
+        output_size_bytes: Size of the merged MKV.
+        schema_version: Manifest schema version.
+    """
+
+    recording_id: str
+    started_at: str | None
+    stopped_at: str | None
+    duration_s: float | None
+    devices: list[dict[str, Any]]
+    streams: dict[str, StreamEntry]
+    chunks: list[ChunkEntry]
+    skipped_chunks: list[SkippedChunk]
+    software_version: str | None
+    merge_software_version: str
+    recovered: bool
+    complete: bool
+    streams_inferred: bool
+    stats_available: bool
+    notes: list[str]
+    merged_at: str
+    merge_duration_s: float
+    output_file: str
+    output_size_bytes: int
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the manifest as a JSON-ready dict (schema version first)."""
+        doc = dataclasses.asdict(self)
+        version = doc.pop("schema_version")
+        return {"schema_version": version, **doc}
+
+
+def manifest_path_for(mkv_path: str | os.PathLike[str]) -> pathlib.Path:
+    """Return the manifest path that belongs beside the merged file ``mkv_path``."""
+    return pathlib.Path(mkv_path).with_suffix(MANIFEST_SUFFIX)
+
+
+def write_manifest(manifest: Manifest, path: str | os.PathLike[str]) -> pathlib.Path:
+    """Write ``manifest`` to ``path`` atomically (temp file, fsync, rename, directory fsync).
+
+    Returns:
+        The path written.
+    """
+    target = pathlib.Path(path)
+    data = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False).encode() + b"\n"
+    atomic_files.write_bytes_atomic(target, data)
+    return target
+
+
+def _field(doc: dict[str, Any], key: str, types: Any, where: str) -> Any:
+    if key not in doc:
+        raise ManifestError(f"{where}: missing field {key!r}")
+    value = doc[key]
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ManifestError(f"{where}: field {key!r} must not be a boolean")
+    if not isinstance(value, types):
+        raise ManifestError(f"{where}: field {key!r} has wrong type {type(value).__name__}")
+    return value
+
+
+def _build(cls: Any, doc: Any, where: str, nested: dict[str, Any] | None = None) -> Any:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object, got {type(doc).__name__}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in doc:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ManifestError(f"{where}: missing field {f.name!r}")
+            continue
+        kwargs[f.name] = doc[f.name]
+    for key, check in (nested or {}).items():
+        if key in kwargs:
+            kwargs[key] = check(kwargs[key])
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # pragma: no cover - fields are checked above
+        raise ManifestError(f"{where}: {exc}") from exc
+
+
+_OPT_INT = (int, type(None))
+_OPT_STR = (str, type(None))
+_OPT_NUM = (int, float, type(None))
+
+
+def manifest_from_dict(doc: Any, source: str = "manifest") -> Manifest:
+    """Build a :class:`Manifest` from parsed JSON, checking the schema version and field types.
+
+    Raises:
+        ManifestError: wrong schema version, missing field or wrong type (names the field).
+    """
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{source}: top level must be a JSON object")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"{source}: unsupported manifest schema_version {version!r} "
+            f"(this omgrab reads version {SCHEMA_VERSION})"
+        )
+    for key, types in (
+        ("recording_id", str),
+        ("started_at", _OPT_STR),
+        ("stopped_at", _OPT_STR),
+        ("duration_s", _OPT_NUM),
+        ("devices", list),
+        ("streams", dict),
+        ("chunks", list),
+        ("skipped_chunks", list),
+        ("software_version", _OPT_STR),
+        ("merge_software_version", str),
+        ("recovered", bool),
+        ("complete", bool),
+        ("streams_inferred", bool),
+        ("stats_available", bool),
+        ("notes", list),
+        ("merged_at", str),
+        ("merge_duration_s", (int, float)),
+        ("output_file", str),
+        ("output_size_bytes", int),
+    ):
+        _field(doc, key, types, source)
+
+    def streams(value: dict[str, Any]) -> dict[str, StreamEntry]:
+        out = {}
+        for name, entry in value.items():
+            where = f"{source}: streams[{name!r}]"
+            if not isinstance(entry, dict):
+                raise ManifestError(f"{where}: expected an object")
+            for key, types in (
+                ("kind", str),
+                ("track_index", _OPT_INT),
+                ("frames_written", int),
+                ("frames_dropped", _OPT_INT),
+                ("frames_out_of_order", _OPT_INT),
+                ("config", dict),
+            ):
+                _field(entry, key, types, where)
+            out[name] = _build(StreamEntry, entry, where)
+        return out
+
+    def chunks(value: list[Any]) -> list[ChunkEntry]:
+        return [_build(ChunkEntry, c, f"{source}: chunks[{i}]") for i, c in enumerate(value)]
+
+    def skipped(value: list[Any]) -> list[SkippedChunk]:
+        return [
+            _build(SkippedChunk, c, f"{source}: skipped_chunks[{i}]") for i, c in enumerate(value)
+        ]
+
+    return _build(
+        Manifest,
+        doc,
+        source,
+        {"streams": streams, "chunks": chunks, "skipped_chunks": skipped},
+    )
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate the manifest at ``path``.
+
+    Raises:
+        ManifestError: the file is missing, is not JSON, or does not match the schema.
+    """
+    file = pathlib.Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError as exc:
+        raise ManifestError(f"manifest {file} does not exist") from exc
+    except OSError as exc:
+        raise ManifestError(f"manifest {file} cannot be read: {exc}") from exc
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise ManifestError(f"manifest {file} is not valid JSON: {exc}") from exc
+    return manifest_from_dict(doc, str(file))

@@ -1,0 +1,690 @@
+"""Merge a spool recording's per-stream chunk files into one MKV by stream copy (PyAV only).
+
+Timing: chunk packets carry pts in milliseconds since the recording origin
+(docs/spool-format.md) and the merge copies them unchanged, so every frame in the merged file
+sits at its capture time relative to the recording start, to the 1 ms resolution of Matroska,
+whatever was dropped around chunk boundaries. Nothing is re-timed by file durations.
+
+Layout: one track per stream, video streams in recording.json order, then data streams. Track
+names come from the stream metadata ``'TITLE'`` (else the stream name); the rest of the stream
+metadata (including ``'type'``) becomes track tags, plus ``FRAMES_WRITTEN`` (packets actually
+copied), ``FRAMES_DROPPED`` and ``FRAMES_OUT_OF_ORDER`` (from stats.json, ``unknown`` if lost).
+Global tags: ``DATE_RECORDED`` (wall-clock time of pts 0, ISO 8601 UTC), ``RECORDING_ID``,
+``OMGRAB_VERSION`` (recorder), ``ENCODER`` (``omgrab <version> (<libavformat>)``),
+``RECOVERED``. libavformat writes Cues, so the file is seekable.
+
+Robustness: packets are read chunk by chunk until the first read error (a crash leaves the last
+chunk unterminated and possibly cut mid-cluster); empty packets, packets without timing,
+packets not after the previous one of their stream and video packets before a chunk's first
+keyframe (or after a discarded packet, until the next keyframe) are discarded and counted. A
+chunk that cannot be opened, or whose codec parameters differ from the stream's first usable
+chunk, is skipped and listed in the manifest's ``skipped_chunks``; it never fails the merge.
+
+Durability and idempotency: the MKV is muxed to a hidden temporary name in the output
+directory, its tags are finalised, it is fsynced, checked by re-opening it, then renamed over
+the final name and the directory is fsynced; the manifest follows the same way. A crash during
+a merge therefore never leaves a partial file under the final name. The output is muxed with
+libavformat's bitexact flag, so merging the same chunks again gives a byte-identical MKV.
+
+Spool clean-up policy: the spool directory is kept by default (``cleanup=False``). With
+``cleanup=True`` it is deleted only after the MKV and manifest are durable and the MKV has been
+re-read packet by packet and every stream's packet count matched what was copied; on any
+failure the spool is kept so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import fractions
+import heapq
+import logging
+import os
+import pathlib
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import av
+
+import omgrab
+from omgrab.recording import atomic_files, manifest, mkv_tags, spool_reader
+
+logger = logging.getLogger(__name__)
+
+MS_TIME_BASE = fractions.Fraction(1, 1000)
+_PENDING = "@omgrab-pending:{index}:{field}@"
+_READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
+
+
+class MergeError(RuntimeError):
+    """The recording cannot be merged at all (no readable chunk in any stream)."""
+
+
+@dataclasses.dataclass
+class MergeResult:
+    """What :func:`merge_recording` produced.
+
+    Attributes:
+        output_path: The merged MKV.
+        manifest_path: Its manifest.
+        manifest: The manifest written.
+        cleaned_up: Whether the spool directory was deleted.
+    """
+
+    output_path: pathlib.Path
+    manifest_path: pathlib.Path
+    manifest: manifest.Manifest
+    cleaned_up: bool
+
+
+@dataclasses.dataclass
+class _Stream:
+    """Merge state of one stream."""
+
+    source: spool_reader.StreamSource
+    kind: str
+    template: Any  # the first usable input av container (kept open, reused)
+    template_path: pathlib.Path
+    codec: str
+    signature: tuple[Any, ...]
+    config: dict[str, Any]
+    metadata: dict[str, str]
+    index: int = -1
+    out_stream: Any = None
+    frames: int = 0
+    discarded: int = 0
+    bytes: int = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
+    last_duration: int = 0
+    chunk_entries: list[manifest.ChunkEntry] = dataclasses.field(default_factory=list)
+
+
+def _signature(stream: Any) -> tuple[Any, ...]:
+    """Codec parameters that must agree between chunks of one stream for a stream copy."""
+    ctx = stream.codec_context
+    extradata = bytes(ctx.extradata) if ctx is not None and ctx.extradata else b""
+    if stream.type == "video":
+        return (stream.type, ctx.name, ctx.width, ctx.height, ctx.format.name, extradata)
+    return (stream.type, ctx.name if ctx is not None else None, extradata)
+
+
+def _kind_of(stream: Any) -> str | None:
+    if stream.type == "video":
+        return "video"
+    if stream.type in ("subtitle", "data"):
+        return "data"
+    return None
+
+
+def _open_chunk(path: pathlib.Path) -> tuple[Any | None, str | None]:
+    """Open a chunk; return (container, None) or (None, reason)."""
+    try:
+        container = av.open(str(path), "r", format="matroska")
+    except _READ_ERRORS as exc:
+        return None, f"cannot be opened: {exc}"
+    if len(container.streams) != 1:
+        count = len(container.streams)
+        container.close()
+        return None, f"holds {count} streams, a chunk must hold exactly one"
+    if _kind_of(container.streams[0]) is None:
+        kind = container.streams[0].type
+        container.close()
+        return None, f"holds a {kind} stream, expected video or data"
+    return container, None
+
+
+def _iso_utc(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
+
+
+def _stat_int(stats: dict[str, Any] | None, key: str) -> int | None:
+    if stats is None:
+        return None
+    value = stats.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _relative(path: pathlib.Path, root: pathlib.Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class _Merger:
+    """One merge of one spool recording."""
+
+    def __init__(self, spool: spool_reader.SpoolRecording) -> None:
+        self.spool = spool
+        self.streams: list[_Stream] = []
+        self.skipped: list[manifest.SkippedChunk] = []
+        self.notes: list[str] = list(spool.problems)
+        self.empty_streams: list[spool_reader.StreamSource] = []
+
+    def skip(self, source: spool_reader.StreamSource, path: pathlib.Path, reason: str) -> None:
+        rel = _relative(path, self.spool.directory)
+        logger.warning("merge %s: skipping chunk %s: %s", self.spool.recording_id, rel, reason)
+        self.skipped.append(manifest.SkippedChunk(source.name, rel, reason))
+
+    def prepare(self) -> None:
+        """Find each stream's first usable chunk (its codec template) and order the tracks."""
+        for source in self.spool.streams:
+            chosen = None
+            for path in source.chunks:
+                container, reason = _open_chunk(path)
+                if container is None:
+                    self.skip(source, path, reason or "unreadable")
+                    continue
+                kind = _kind_of(container.streams[0])
+                if source.kind is not None and kind != source.kind:
+                    container.close()
+                    self.skip(
+                        source, path, f"holds a {kind} stream but the stream is {source.kind}"
+                    )
+                    continue
+                chosen = (container, path, kind)
+                break
+            if chosen is None:
+                self.empty_streams.append(source)
+                self.notes.append(f"stream {source.name!r} has no readable chunk; no track")
+                continue
+            container, path, kind = chosen
+            in_stream = container.streams[0]
+            config = dict(source.config)
+            metadata = source.metadata
+            if source.kind is None:
+                config, metadata = self._infer_config(in_stream)
+                self.notes.append(f"stream {source.name!r}: kind and config inferred from chunks")
+            self.streams.append(
+                _Stream(
+                    source=source,
+                    kind=str(kind),
+                    template=container,
+                    template_path=path,
+                    codec=in_stream.codec_context.name if in_stream.codec_context else "data",
+                    signature=_signature(in_stream),
+                    config=config,
+                    metadata=metadata,
+                )
+            )
+        if not self.streams:
+            raise MergeError(
+                f"recording {self.spool.directory} has no readable chunk in any stream"
+            )
+        video = [s for s in self.streams if s.kind == "video"]
+        data = [s for s in self.streams if s.kind != "video"]
+        self.streams = video + data
+        for index, stream in enumerate(self.streams):
+            stream.index = index
+
+    @staticmethod
+    def _infer_config(in_stream: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        metadata = {}
+        for key, value in in_stream.metadata.items():
+            upper = key.upper()
+            if upper == "DURATION" or upper.startswith("FRAMES_"):
+                continue
+            metadata["TITLE" if upper == "TITLE" else key.lower()] = value
+        ctx = in_stream.codec_context
+        config: dict[str, Any] = {"codec": ctx.name if ctx else None, "metadata": metadata}
+        if in_stream.type == "video":
+            config.update(width=ctx.width, height=ctx.height, pixel_format=ctx.format.name)
+        return config, metadata
+
+    def add_output_streams(self, out: Any) -> None:
+        spool = self.spool
+        for stream in self.streams:
+            in_stream = stream.template.streams[0]
+            out_stream = out.add_stream_from_template(in_stream)
+            out_stream.time_base = MS_TIME_BASE
+            fps = stream.config.get("fps")
+            if stream.kind == "video" and isinstance(fps, int | float) and fps > 0:
+                out_stream.codec_context.framerate = fractions.Fraction(fps).limit_denominator(1001)
+            title = stream.source.name
+            tags: dict[str, str] = {}
+            for key, value in stream.metadata.items():
+                if key.upper() == "TITLE":
+                    title = value
+                else:
+                    tags[key] = value
+            stats = spool.stream_stats(stream.source.name)
+            dropped = _stat_int(stats, "frames_dropped")
+            out_of_order = _stat_int(stats, "frames_out_of_order")
+            tags["STREAM_NAME"] = stream.source.name
+            tags["FRAMES_WRITTEN"] = _PENDING.format(index=stream.index, field="frames")
+            tags["FRAMES_DROPPED"] = "unknown" if dropped is None else str(dropped)
+            tags["FRAMES_OUT_OF_ORDER"] = "unknown" if out_of_order is None else str(out_of_order)
+            tags["FIRST_PTS_MS"] = _PENDING.format(index=stream.index, field="first")
+            tags["LAST_PTS_MS"] = _PENDING.format(index=stream.index, field="last")
+            out_stream.metadata.clear()
+            out_stream.metadata.update({"title": title, **tags})
+            stream.out_stream = out_stream
+
+    def packets(self, stream: _Stream) -> Iterator[tuple[int, int, Any]]:
+        """Yield (pts, track index, packet) of one stream across its chunks, cleaned up."""
+        index = stream.index
+        out_stream = stream.out_stream
+        is_video = stream.kind == "video"
+        last_pts = -1
+        first_chunk = True
+        for path in stream.source.chunks:
+            if first_chunk:
+                if path != stream.template_path:
+                    continue  # chunks before the template were skipped in prepare()
+                container = stream.template
+                first_chunk = False
+            else:
+                container, reason = _open_chunk(path)
+                if container is None:
+                    self.skip(stream.source, path, reason or "unreadable")
+                    continue
+                if _signature(container.streams[0]) != stream.signature:
+                    container.close()
+                    self.skip(
+                        stream.source,
+                        path,
+                        "codec parameters differ from the stream's first chunk",
+                    )
+                    continue
+            entry = manifest.ChunkEntry(
+                stream=stream.source.name,
+                file=_relative(path, self.spool.directory),
+                size_bytes=path.stat().st_size,
+                packets=0,
+            )
+            stream.chunk_entries.append(entry)
+            need_key = is_video
+            count = discarded = 0
+            first = last = last_duration = None
+            nbytes = 0
+            try:
+                demux = container.demux()
+                while True:
+                    try:
+                        packet = next(demux)
+                    except StopIteration:
+                        break
+                    except _READ_ERRORS as exc:
+                        entry.truncated = True
+                        entry.error = str(exc)
+                        break
+                    size = packet.size
+                    if not size:
+                        continue  # end-of-file marker or padding
+                    pts = packet.pts
+                    if pts is None:
+                        pts = packet.dts
+                    if pts is None or pts <= last_pts or packet.is_corrupt:
+                        discarded += 1
+                        need_key = is_video
+                        continue
+                    if need_key:
+                        if not packet.is_keyframe:
+                            discarded += 1
+                            continue
+                        need_key = False
+                    if packet.dts is None:
+                        packet.dts = pts
+                    last_pts = pts
+                    if first is None:
+                        first = pts
+                    last = pts
+                    last_duration = packet.duration
+                    count += 1
+                    nbytes += size
+                    packet.stream = out_stream
+                    yield pts, index, packet
+            finally:
+                container.close()
+                entry.packets = count
+                entry.packets_discarded = discarded
+                entry.first_pts_ms = first
+                entry.last_pts_ms = last
+                stream.frames += count
+                stream.discarded += discarded
+                stream.bytes += nbytes
+                if first is not None and stream.first_pts is None:
+                    stream.first_pts = first
+                if last is not None:
+                    stream.last_pts = last
+                    stream.last_duration = int(last_duration or 0)
+            if not entry.truncated and not self.spool.complete:
+                # An unterminated file reads to a clean EOF too; flag the last chunk of an
+                # unfinished recording as possibly truncated.
+                entry.truncated = path == stream.source.chunks[-1]
+
+    def close_templates(self) -> None:
+        for stream in self.streams:
+            with contextlib.suppress(Exception):
+                stream.template.close()
+
+
+def _container_tags(spool: spool_reader.SpoolRecording, recovered: bool) -> dict[str, str]:
+    recording = spool.recording or {}
+    tags = {
+        "title": spool.recording_id,
+        "RECORDING_ID": spool.recording_id,
+        "encoding_tool": f"omgrab {omgrab.__version__}",
+        "RECOVERED": "1" if recovered else "0",
+        mkv_tags.RESERVED_TAG: " " * 200,
+    }
+    started = _parse_time(recording.get("started_at"))
+    if started is not None:
+        tags["DATE_RECORDED"] = _iso_utc(started)
+        tags["creation_time"] = _iso_utc(started)
+    version = recording.get("software_version")
+    if isinstance(version, str):
+        tags["OMGRAB_VERSION"] = version
+    return tags
+
+
+def _finalise_tags(path: pathlib.Path, streams: list[_Stream]) -> None:
+    values: dict[str, str] = {}
+    for stream in streams:
+        values[_PENDING.format(index=stream.index, field="frames")] = str(stream.frames)
+        for field, value in (("first", stream.first_pts), ("last", stream.last_pts)):
+            values[_PENDING.format(index=stream.index, field=field)] = (
+                "none" if value is None else str(value)
+            )
+    lavf = "libavformat " + ".".join(str(x) for x in _lavf_version())
+
+    def edit(tags: list[mkv_tags.Tag]) -> None:
+        for tag in tags:
+            for simple in tag.simple_tags:
+                if simple.value in values:
+                    simple.value = values[simple.value]
+            if tag.track_uid is None:
+                tag.simple_tags.append(
+                    mkv_tags.SimpleTag("ENCODER", f"omgrab {omgrab.__version__} ({lavf})")
+                )
+
+    mkv_tags.rewrite_tags(path, edit)
+
+
+def _lavf_version() -> tuple[int, ...]:
+    info = av.library_versions.get("libavformat", (0, 0, 0))
+    return tuple(int(x) for x in info)
+
+
+def _verify(path: pathlib.Path, streams: list[_Stream], count_packets: bool) -> None:
+    """Re-open the merged file and check its layout (and packet counts if asked)."""
+    try:
+        with av.open(str(path)) as container:
+            if len(container.streams) != len(streams):
+                raise MergeError(
+                    f"merged file has {len(container.streams)} tracks, expected {len(streams)}"
+                )
+            for stream, got in zip(streams, container.streams, strict=True):
+                if _kind_of(got) != stream.kind:
+                    raise MergeError(f"track {stream.index} of the merged file is {got.type}")
+            if count_packets:
+                counts = [0] * len(streams)
+                for packet in container.demux():
+                    if packet.size:
+                        counts[packet.stream_index] += 1
+                expected = [s.frames for s in streams]
+                if counts != expected:
+                    raise MergeError(
+                        f"merged file holds {counts} packets per track, copied {expected}"
+                    )
+    except _READ_ERRORS as exc:
+        raise MergeError(f"merged file {path} cannot be read back: {exc}") from exc
+
+
+def resolve_output_path(output_path: str | os.PathLike[str], recording_id: str) -> pathlib.Path:
+    """Return the merged MKV path for ``output_path`` (a directory or a ``.mkv`` file path).
+
+    Raises:
+        ValueError: ``output_path`` is neither an existing directory nor a ``.mkv`` path.
+    """
+    path = pathlib.Path(output_path)
+    if path.is_dir():
+        return path / f"{recording_id}.mkv"
+    if path.suffix.lower() != ".mkv":
+        raise ValueError(
+            f"output_path {path} must be an existing directory or a file path ending in .mkv"
+        )
+    return path
+
+
+def _remove_stale_temps(target: pathlib.Path) -> None:
+    for candidate in (target, manifest.manifest_path_for(target)):
+        if not candidate.parent.is_dir():
+            continue
+        for tmp in candidate.parent.iterdir():
+            if atomic_files.is_temp_file_of(tmp, candidate):
+                pid = tmp.name[len(candidate.name) + 2 : -4]
+                if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                    logger.info("removing stale temporary file %s", tmp)
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def merge_recording(
+    recording_dir: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    recovered: bool = False,
+    cleanup: bool = False,
+    verify_packets: bool | None = None,
+) -> MergeResult:
+    """Merge a spool recording into one MKV plus manifest; see the module docstring.
+
+    Args:
+        recording_dir: ``<spool>/<recording_id>``.
+        output_path: The merged ``.mkv`` path, or an existing directory (the file is then
+            ``<dir>/<recording_id>.mkv``). The manifest is written beside it as ``.json``.
+        recovered: Mark the result as salvaged by crash recovery.
+        cleanup: Delete the spool directory after a verified, durable merge.
+        verify_packets: Re-read the merged file and compare per-track packet counts
+            (default: only when ``cleanup`` is set; the layout is always checked).
+
+    Returns:
+        Paths and the manifest.
+
+    Raises:
+        FileNotFoundError: ``recording_dir`` does not exist (and no earlier merge of it does).
+        ValueError: ``output_path`` is not a directory or ``.mkv`` path.
+        MergeError: no stream has a readable chunk, or the merged file failed verification.
+    """
+    started = time.monotonic()
+    recording_path = pathlib.Path(recording_dir)
+    if not recording_path.is_dir():
+        target = resolve_output_path(output_path, recording_path.name)
+        manifest_file = manifest.manifest_path_for(target)
+        if target.exists() and manifest_file.exists():
+            existing = manifest.read_manifest(manifest_file)
+            logger.info("%s already merged into %s", recording_path, target)
+            return MergeResult(target, manifest_file, existing, cleaned_up=True)
+        raise FileNotFoundError(f"recording directory {recording_path} does not exist")
+    spool = spool_reader.read_spool_recording(recording_path)
+    target = resolve_output_path(output_path, spool.recording_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    manifest_file = manifest.manifest_path_for(target)
+    _remove_stale_temps(target)
+    if verify_packets is None:
+        verify_packets = cleanup
+
+    merger = _Merger(spool)
+    tmp = atomic_files.temp_path_for(target)
+    try:
+        merger.prepare()
+        out = av.open(
+            str(tmp),
+            "w",
+            format="matroska",
+            container_options={"fflags": "+bitexact"},
+        )
+        try:
+            out.metadata.update(_container_tags(spool, recovered))
+            merger.add_output_streams(out)
+            mux = out.mux_one
+            for _, _, packet in heapq.merge(*(merger.packets(s) for s in merger.streams)):
+                mux(packet)
+        finally:
+            out.close()
+        _finalise_tags(tmp, merger.streams)
+        atomic_files.fsync_path(tmp)
+        _verify(tmp, merger.streams, verify_packets)
+        atomic_files.replace_durably(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    finally:
+        merger.close_templates()
+
+    doc = _build_manifest(spool, merger, target, recovered, time.monotonic() - started)
+    manifest.write_manifest(doc, manifest_file)
+    logger.info(
+        "merged %s into %s (%d tracks, %d skipped chunks)",
+        recording_path,
+        target,
+        len(merger.streams),
+        len(merger.skipped),
+    )
+    cleaned = False
+    if cleanup:
+        shutil.rmtree(recording_path)
+        atomic_files.fsync_path(recording_path.parent)
+        cleaned = True
+    return MergeResult(target, manifest_file, doc, cleaned)
+
+
+def _build_manifest(
+    spool: spool_reader.SpoolRecording,
+    merger: _Merger,
+    target: pathlib.Path,
+    recovered: bool,
+    elapsed: float,
+) -> manifest.Manifest:
+    recording = spool.recording or {}
+    notes = list(merger.notes)
+    started = _parse_time(recording.get("started_at"))
+    if spool.recording is not None and started is None:
+        notes.append("recording.json has no valid started_at; wall-clock start unknown")
+    if spool.recording is None:
+        notes.append("recording.json missing: wall-clock start unknown, streams inferred")
+    ends = [s.last_pts + s.last_duration for s in merger.streams if s.last_pts is not None]
+    duration_s = max(ends) / 1000.0 if ends else None
+    stopped = _parse_time((spool.stats or {}).get("stopped_at"))
+    if stopped is None and started is not None and duration_s is not None:
+        stopped = started + datetime.timedelta(seconds=duration_s)
+        notes.append("stopped_at estimated from the last packet (the writer never recorded it)")
+    streams: dict[str, manifest.StreamEntry] = {}
+    for s in merger.streams:
+        stats = spool.stream_stats(s.source.name)
+        streams[s.source.name] = manifest.StreamEntry(
+            name=s.source.name,
+            kind=s.kind,
+            track_index=s.index,
+            codec=s.codec,
+            config=s.config,
+            frames_written=s.frames,
+            frames_dropped=_stat_int(stats, "frames_dropped"),
+            frames_out_of_order=_stat_int(stats, "frames_out_of_order"),
+            packets_discarded=s.discarded,
+            first_pts_ms=s.first_pts,
+            last_pts_ms=s.last_pts,
+            bytes_written=s.bytes,
+            chunks=[c.file for c in s.chunk_entries],
+        )
+    for source in merger.empty_streams:
+        stats = spool.stream_stats(source.name)
+        streams[source.name] = manifest.StreamEntry(
+            name=source.name,
+            kind=source.kind or "unknown",
+            track_index=None,
+            codec=None,
+            config=dict(source.config),
+            frames_written=0,
+            frames_dropped=_stat_int(stats, "frames_dropped"),
+            frames_out_of_order=_stat_int(stats, "frames_out_of_order"),
+        )
+    devices = recording.get("devices")
+    version = recording.get("software_version")
+    return manifest.Manifest(
+        recording_id=spool.recording_id,
+        started_at=_iso_utc(started) if started else None,
+        stopped_at=_iso_utc(stopped) if stopped else None,
+        duration_s=duration_s,
+        devices=devices if isinstance(devices, list) else [],
+        streams=streams,
+        chunks=[c for s in merger.streams for c in s.chunk_entries],
+        skipped_chunks=list(merger.skipped),
+        software_version=version if isinstance(version, str) else None,
+        merge_software_version=omgrab.__version__,
+        recovered=recovered,
+        complete=spool.complete,
+        streams_inferred=any(s.kind is None for s in spool.streams),
+        stats_available=spool.stats is not None,
+        notes=notes,
+        merged_at=_iso_utc(datetime.datetime.now(datetime.UTC)),
+        merge_duration_s=round(elapsed, 6),
+        output_file=target.name,
+        output_size_bytes=target.stat().st_size,
+    )
+
+
+def merge_recording_chunks(
+    recording_dir: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    recovered: bool = False,
+    cleanup: bool = False,
+    verify_packets: bool | None = None,
+) -> pathlib.Path:
+    """Merge a spool recording's chunks into one MKV (stream copy) and write its manifest.
+
+    See the module docstring for timing, layout, robustness, durability and clean-up rules.
+
+    Args:
+        recording_dir: ``<spool>/<recording_id>``.
+        output_path: The merged ``.mkv`` path, or an existing directory (the file is then
+            ``<dir>/<recording_id>.mkv``). The manifest goes beside it as ``<name>.json``.
+        recovered: Mark the manifest and tags as salvaged by crash recovery.
+        cleanup: Delete the spool directory once the merge is durable and verified.
+        verify_packets: Re-read the merged file and compare per-track packet counts
+            (default: only when ``cleanup`` is set).
+
+    Returns:
+        Path of the merged MKV.
+
+    Raises:
+        FileNotFoundError: ``recording_dir`` does not exist (and no earlier merge of it does).
+        ValueError: ``output_path`` is neither a directory nor a ``.mkv`` path.
+        MergeError: no stream has a readable chunk, or the merged file failed verification.
+    """
+    return merge_recording(
+        recording_dir,
+        output_path,
+        recovered=recovered,
+        cleanup=cleanup,
+        verify_packets=verify_packets,
+    ).output_path

@@ -1,0 +1,265 @@
+"""Read and rewrite the Matroska ``Tags`` element of a finished file in place.
+
+libavformat writes the Tags element into the file header, before any cluster, so values that
+are only known once every packet has been muxed (the number of frames actually copied, say) are
+written as placeholders and filled in here afterwards. libavformat also forces the global
+``ENCODER`` tag to its own name; :func:`rewrite_tags` lets the merge put the real producer there.
+
+The rewrite never moves any other element: the new Tags element occupies exactly the bytes of
+the old one and any slack becomes an EBML ``Void`` element, which every Matroska reader skips.
+To leave room for longer values, reserve space with a global tag named :data:`RESERVED_TAG`
+before muxing; the rewrite drops that tag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Callable
+
+RESERVED_TAG = "OMGRAB_RESERVED"
+"""Name of a throw-away global tag whose bytes :func:`rewrite_tags` may reuse."""
+
+_EBML_HEADER = 0x1A45DFA3
+_SEGMENT = 0x18538067
+_CLUSTER = 0x1F43B675
+_TAGS = 0x1254C367
+_TAG = 0x7373
+_TARGETS = 0x63C0
+_TAG_TRACK_UID = 0x63C5
+_SIMPLE_TAG = 0x67C8
+_TAG_NAME = 0x45A3
+_TAG_STRING = 0x4487
+_VOID = 0xEC
+
+_UNKNOWN_SIZE = -1
+
+
+class MkvTagsError(ValueError):
+    """The file is not Matroska, has no Tags element, or the new tags do not fit."""
+
+
+@dataclasses.dataclass
+class SimpleTag:
+    """One ``SimpleTag``: a name, its string value and any other child elements verbatim."""
+
+    name: str
+    value: str | None
+    other_children: bytes = b""
+
+
+@dataclasses.dataclass
+class Tag:
+    """One ``Tag``: its ``Targets`` element verbatim plus its simple tags.
+
+    ``track_uid`` is the ``TagTrackUID`` target (``None`` for global tags).
+    """
+
+    targets: bytes
+    track_uid: int | None
+    simple_tags: list[SimpleTag]
+
+    def get(self, name: str) -> str | None:
+        """Return the value of the first simple tag called ``name`` (case-insensitive)."""
+        for simple in self.simple_tags:
+            if simple.name.upper() == name.upper():
+                return simple.value
+        return None
+
+
+def _read_id(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    first = data[pos]
+    length = 1
+    mask = 0x80
+    while length <= 4 and not first & mask:
+        mask >>= 1
+        length += 1
+    if length > 4:
+        raise MkvTagsError(f"invalid EBML element id at byte {pos}")
+    return int.from_bytes(data[pos : pos + length], "big"), pos + length
+
+
+def _read_size(data: bytes | memoryview, pos: int) -> tuple[int, int, int]:
+    """Return (size, position after the size field, width of the size field)."""
+    first = data[pos]
+    length = 1
+    mask = 0x80
+    while length <= 8 and not first & mask:
+        mask >>= 1
+        length += 1
+    if length > 8:
+        raise MkvTagsError(f"invalid EBML size at byte {pos}")
+    value = first & (mask - 1)
+    for byte in data[pos + 1 : pos + length]:
+        value = (value << 8) | byte
+    if value == (1 << (7 * length)) - 1:
+        value = _UNKNOWN_SIZE
+    return value, pos + length, length
+
+
+def _encode_size(value: int, width: int | None = None) -> bytes:
+    minimal = 1
+    while value >= (1 << (7 * minimal)) - 1:
+        minimal += 1
+    if width is None:
+        width = minimal
+    if width < minimal or width > 8:
+        raise MkvTagsError(f"EBML size {value} does not fit in {width} bytes")
+    return (value | (1 << (7 * width))).to_bytes(width, "big")
+
+
+def _element(element_id: int, payload: bytes) -> bytes:
+    id_len = (element_id.bit_length() + 7) // 8
+    return element_id.to_bytes(id_len, "big") + _encode_size(len(payload)) + payload
+
+
+def _void(total: int) -> bytes:
+    """Return a Void element exactly ``total`` (>= 2) bytes long."""
+    if total < 2:
+        raise MkvTagsError(f"cannot make a Void element of {total} bytes")
+    if total - 2 <= 126:
+        return bytes([_VOID]) + _encode_size(total - 2, 1) + bytes(total - 2)
+    return bytes([_VOID]) + _encode_size(total - 9, 8) + bytes(total - 9)
+
+
+def _children(data: bytes | memoryview, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """Return (id, element start, payload start, payload end) for each child in [start, end)."""
+    out = []
+    pos = start
+    while pos < end:
+        element_id, after_id = _read_id(data, pos)
+        size, payload, _ = _read_size(data, after_id)
+        if size == _UNKNOWN_SIZE or payload + size > end:
+            raise MkvTagsError(f"element 0x{element_id:X} at byte {pos} overruns its parent")
+        out.append((element_id, pos, payload, payload + size))
+        pos = payload + size
+    return out
+
+
+def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes]:
+    """Locate the Tags element: (element start, size-field width, payload start, payload)."""
+    with path.open("rb") as f:
+        head = f.read(64)
+        if len(head) < 4 or int.from_bytes(head[:4], "big") != _EBML_HEADER:
+            raise MkvTagsError(f"{path} is not a Matroska file (no EBML header)")
+        _, after_id = _read_id(head, 0)
+        size, payload, _ = _read_size(head, after_id)
+        pos = payload + size
+        f.seek(pos)
+        head = f.read(16)
+        element_id, after_id = _read_id(head, 0)
+        if element_id != _SEGMENT:
+            raise MkvTagsError(f"{path} has no Segment after its EBML header")
+        _, seg_payload, _ = _read_size(head, after_id - 0)
+        pos += seg_payload
+        file_size = os.fstat(f.fileno()).st_size
+        while pos < file_size:
+            f.seek(pos)
+            head = f.read(16)
+            if len(head) < 2:
+                break
+            element_id, after_id = _read_id(head, 0)
+            size, payload_off, width = _read_size(head, after_id)
+            if size == _UNKNOWN_SIZE:
+                break
+            if element_id == _TAGS:
+                f.seek(pos + payload_off)
+                return pos, width, pos + payload_off, f.read(size)
+            pos += payload_off + size
+    raise MkvTagsError(f"{path} has no Tags element")
+
+
+def _parse_tags(payload: bytes) -> list[Tag]:
+    tags = []
+    for element_id, _, start, end in _children(payload, 0, len(payload)):
+        if element_id != _TAG:
+            continue
+        targets = b""
+        track_uid = None
+        simple_tags = []
+        for child_id, child_start, child_payload, child_end in _children(payload, start, end):
+            if child_id == _TARGETS:
+                targets = payload[child_start:child_end]
+                for t_id, _, t_start, t_end in _children(payload, child_payload, child_end):
+                    if t_id == _TAG_TRACK_UID:
+                        track_uid = int.from_bytes(payload[t_start:t_end], "big")
+            elif child_id == _SIMPLE_TAG:
+                name = ""
+                value = None
+                other = b""
+                for s_id, s_el, s_start, s_end in _children(payload, child_payload, child_end):
+                    if s_id == _TAG_NAME:
+                        name = payload[s_start:s_end].decode("utf-8", "replace")
+                    elif s_id == _TAG_STRING:
+                        value = payload[s_start:s_end].decode("utf-8", "replace")
+                    else:
+                        other += payload[s_el:s_end]
+                simple_tags.append(SimpleTag(name, value, other))
+        tags.append(Tag(targets, track_uid, simple_tags))
+    return tags
+
+
+def _serialize(tags: list[Tag]) -> bytes:
+    out = bytearray()
+    for tag in tags:
+        body = bytearray(tag.targets or _element(_TARGETS, b""))
+        for simple in tag.simple_tags:
+            inner = _element(_TAG_NAME, simple.name.encode())
+            if simple.value is not None:
+                inner += _element(_TAG_STRING, simple.value.encode())
+            inner += simple.other_children
+            body += _element(_SIMPLE_TAG, inner)
+        out += _element(_TAG, bytes(body))
+    return bytes(out)
+
+
+def read_tags(path: str | os.PathLike[str]) -> list[Tag]:
+    """Return every Tag of the Matroska file at ``path``.
+
+    Raises:
+        MkvTagsError: the file is not Matroska or has no Tags element.
+    """
+    _, _, _, payload = _find_tags(pathlib.Path(path))
+    return _parse_tags(payload)
+
+
+def rewrite_tags(path: str | os.PathLike[str], edit: Callable[[list[Tag]], None]) -> None:
+    """Let ``edit`` change the file's tags in place, then write them back without moving data.
+
+    ``edit`` receives the tag list (global tags have ``track_uid`` ``None``) and mutates it.
+    The :data:`RESERVED_TAG` simple tag is removed before writing, so its bytes are free for
+    longer values.
+
+    Raises:
+        MkvTagsError: the file has no Tags element or the edited tags are larger than the
+            original element.
+    """
+    file = pathlib.Path(path)
+    start, width, payload_start, payload = _find_tags(file)
+    tags = _parse_tags(payload)
+    edit(tags)
+    for tag in tags:
+        tag.simple_tags = [s for s in tag.simple_tags if s.name != RESERVED_TAG]
+    tags = [t for t in tags if t.simple_tags]
+    new_payload = _serialize(tags)
+    old_total = payload_start - start + len(payload)
+    id_bytes = _TAGS.to_bytes(4, "big")
+    for size_width in range(width, 9):
+        try:
+            header = id_bytes + _encode_size(len(new_payload), size_width)
+        except MkvTagsError:
+            continue
+        gap = old_total - len(header) - len(new_payload)
+        if gap == 0 or gap >= 2:
+            break
+    else:
+        raise MkvTagsError(f"edited tags of {file} do not fit in the original Tags element")
+    if gap < 0:
+        raise MkvTagsError(
+            f"edited tags of {file} need {-gap} more bytes than the original Tags element"
+        )
+    block = header + new_payload + (_void(gap) if gap else b"")
+    with file.open("r+b") as f:
+        f.seek(start)
+        f.write(block)
