@@ -20,7 +20,6 @@ Memory used: ``HEADER_BYTES + slots * (SLOT_HEADER_BYTES + slot_bytes)``.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import dataclasses
 import os
 import secrets

@@ -20,7 +20,6 @@ SIGKILL or power loss leaves at most ~0.2 s of the stream unreadable.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import dataclasses
 import fractions
 import os
