@@ -1,0 +1,108 @@
+"""Configuration of the OutputManager."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+
+class ColorOrder(enum.StrEnum):
+    """Channel order of 3-channel frames passed to ``record_frame``.
+
+    ``RGB`` is the default because every omgrab camera yields RGB; OpenCV's own arrays (and
+    ``cv2.VideoCapture``) are ``BGR``. Single-channel frames are grey either way.
+    """
+
+    RGB = "rgb"
+    BGR = "bgr"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Everything the OutputManager can be tuned with.
+
+    Attributes:
+        l1_fps: Frame rate of level-1 recording (wide scan), default 2.
+        l2_fps: Frame rate of level-2 recording (close inspection), default 30.
+        flush_every: Detection lines written to the OS at the latest every this many entries.
+        flush_interval_s: ...or this long after the oldest unwritten entry arrived (5 s).
+        fsync: Also ``fsync`` the detection log at every flush (power-loss safety, slower).
+        reduce_below: Storage ladder: below this free fraction record L1 only (0.20).
+        detection_only_below: Below this free fraction stop frames (0.10).
+        storage_check_interval_s: Minimum time between two ``statvfs`` calls.
+        detection_queue_size: Detection entries that may wait for the writer; beyond it
+            ``log_detection`` raises ``WriteError`` (never blocks, never drops silently).
+        line_queue_size: Same bound for the health and gimbal logs.
+        frame_queue_size: Frames waiting for a JPEG worker; when full new frames are dropped
+            and counted (``frames_dropped_queue_full``).
+        jpeg_quality: JPEG quality 0-100 (90).
+        jpeg_workers: JPEG encoder threads (OpenCV releases the GIL while encoding).
+        color_order: Channel order of 3-channel input frames (see ``ColorOrder``).
+        copy_frames: Copy each frame into a pooled buffer before returning (safe if the caller
+            reuses its array). ``False`` keeps a reference: the caller must not modify the
+            array afterwards.
+        max_entry_bytes: Largest serialised log line accepted (detections, health, gimbal).
+        max_label_chars: Longest detection label accepted.
+        detection_reserve_bytes: Space pre-allocated next to the detection log and released
+            when the disk fills, so detections keep being written after frames fail.
+        retention_enabled: Delete the oldest frames (this and earlier sessions under the output
+            directory; never any ``.jsonl`` / ``.log``) while free space is below
+            ``retention_target_free``.
+        retention_target_free: Free fraction retention restores (default 0.25).
+        operator_queue_size: Reports waiting per operator sink; oldest dropped when full.
+    """
+
+    l1_fps: float = 2.0
+    l2_fps: float = 30.0
+    flush_every: int = 10
+    flush_interval_s: float = 5.0
+    fsync: bool = False
+    reduce_below: float = 0.20
+    detection_only_below: float = 0.10
+    storage_check_interval_s: float = 1.0
+    detection_queue_size: int = 100_000
+    line_queue_size: int = 10_000
+    frame_queue_size: int = 8
+    jpeg_quality: int = 90
+    jpeg_workers: int = 2
+    color_order: ColorOrder = ColorOrder.RGB
+    copy_frames: bool = True
+    max_entry_bytes: int = 64 * 1024
+    max_label_chars: int = 256
+    detection_reserve_bytes: int = 1024 * 1024
+    retention_enabled: bool = False
+    retention_target_free: float = 0.25
+    operator_queue_size: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("l1_fps", "l2_fps", "flush_interval_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"OutputConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in (
+            "flush_every",
+            "detection_queue_size",
+            "line_queue_size",
+            "frame_queue_size",
+            "jpeg_workers",
+            "max_entry_bytes",
+            "max_label_chars",
+            "operator_queue_size",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"OutputConfig.{name} must be an int >= 1, got {value!r}")
+        if self.storage_check_interval_s < 0:
+            raise ValueError("OutputConfig.storage_check_interval_s must be >= 0")
+        if self.detection_reserve_bytes < 0:
+            raise ValueError("OutputConfig.detection_reserve_bytes must be >= 0")
+        if not 0 <= self.jpeg_quality <= 100:
+            raise ValueError(
+                f"OutputConfig.jpeg_quality must be in [0, 100], got {self.jpeg_quality}"
+            )
+        for name in ("reduce_below", "detection_only_below", "retention_target_free"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"OutputConfig.{name} must be in [0, 1], got {value!r}")
+        if self.detection_only_below > self.reduce_below:
+            raise ValueError("OutputConfig.detection_only_below must not exceed reduce_below")
+        object.__setattr__(self, "color_order", ColorOrder(self.color_order))
