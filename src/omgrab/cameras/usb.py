@@ -130,6 +130,11 @@ class USBCamera(base.Camera):
         """Rate and size the backend reports after opening (None before the first open)."""
         return self._actual
 
+    def wait_until_disconnected(self, timeout_s: float | None = None) -> bool:
+        """Block until the reader stops (disconnect, end of file or close); return True if so."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._connected, timeout_s)
+
     def latest_frame(self) -> base.Frame | None:
         """Return the newest frame captured (for previews) without consuming it."""
         with self._cond:
