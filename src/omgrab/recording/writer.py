@@ -103,6 +103,10 @@ class _Stream:
         self.ready = False
         self.finished = False
         self.exited = False
+        # Set by the monitor thread, the only thread that polls/joins the process (a
+        # multiprocessing.Process is not safe to poll from two threads: the forkserver exit
+        # status can be read only once).
+        self.exited_event = threading.Event()
         self.error: str | None = None
         self.frames_written_final: int | None = None
         self.filled: Any = None
@@ -272,6 +276,11 @@ class ChunkedWriter:
         with self._lock:
             return {name: self._stream_stats(s) for name, s in self._streams.items()}
 
+    def worker_pid(self, name: str) -> int | None:
+        """Return the pid of stream ``name``'s worker process (None before ``start()``)."""
+        stream = self._stream(name)
+        return None if stream.process is None else int(stream.process.pid)
+
     def slot_count(self, name: str) -> int:
         """Return the number of ring slots stream ``name`` gets (its queue capacity)."""
         stream = self._stream(name)
@@ -346,15 +355,14 @@ class ChunkedWriter:
         for stream in self._streams.values():
             if stream.process is None:
                 continue
-            stream.process.join(max(0.0, deadline - time.monotonic()))
-            if stream.process.is_alive():
+            if not self._wait_exited(stream, deadline - time.monotonic()):
                 self._stream_failed(
                     stream, f"stream {stream.name!r}: worker did not finish within stop timeout"
                 )
                 stream.process.kill()
-                stream.process.join(5.0)
+                self._wait_exited(stream, 5.0)
         if self._monitor is not None:
-            self._monitor.join(max(5.0, deadline - time.monotonic()))
+            self._monitor.join(5.0)
             if self._monitor.is_alive():
                 logger.error("writer %r: monitor thread did not finish", self._name)
         self._stopped_at = self._clock.now()
@@ -457,6 +465,24 @@ class ChunkedWriter:
                             f"writer {self._name!r} could not start: {payload['message']}"
                         )
 
+    def _wait_exited(self, stream: _Stream, timeout: float) -> bool:
+        """Wait until the monitor saw ``stream``'s worker exit (or join it if no monitor)."""
+        timeout = max(0.0, timeout)
+        monitor = self._monitor
+        if monitor is not None and monitor.is_alive():
+            if stream.exited_event.wait(timeout):
+                return True
+            if monitor.is_alive():
+                return False
+        # No monitor (it failed): this thread is the only one touching the process now.
+        stream.process.join(timeout)
+        if stream.process.is_alive():
+            return False
+        if not stream.exited:
+            stream.exited = True
+            stream.exited_event.set()
+        return True
+
     def _abort_start(self) -> None:
         for stream in self._streams.values():
             if stream.process is not None and stream.process.is_alive():
@@ -506,6 +532,7 @@ class ChunkedWriter:
             except (EOFError, OSError):
                 pass
             stream.exited = True
+            stream.exited_event.set()
             code = stream.process.exitcode
             if not stream.finished or code != 0:
                 with self._lock:
