@@ -65,8 +65,17 @@ class _Unavailable(Exception):
 class SimulatedCamera(camera_base.Camera):
     """A device's camera: a ``SyntheticCamera`` behind the device's fault gate."""
 
-    def __init__(self, device: SimulatedCaptureDevice, name: str, inner: synthetic.SyntheticCamera):
-        super().__init__(inner.config, clock=inner.clock, pace=False)
+    def __init__(
+        self,
+        device: SimulatedCaptureDevice,
+        name: str,
+        inner: synthetic.SyntheticCamera,
+        *,
+        pace: bool = True,
+    ):
+        # The wrapper paces (so faults are evaluated at each frame's due time); the inner
+        # camera only renders.
+        super().__init__(inner.config, clock=inner.clock, pace=pace)
         self._device = device
         self._name = name
         self._inner = inner
@@ -106,7 +115,7 @@ class SimulatedCamera(camera_base.Camera):
             self._device._gate(self._name, deadline, 1.0 / self._config.fps, self)
         except _Unavailable as exc:
             raise camera_base.FrameUnavailableError(str(exc)) from None
-        frame = self._inner.get_next_frame(self._device._remaining(deadline))
+        frame = self._inner.get_next_frame(None)
         self._latest = frame
         self._delivered += 1
         return frame
@@ -147,12 +156,16 @@ class SimulatedImuSensor(sensor_base.Sensor):
         self._device._wake()
 
     def _read_item(self, timeout_s: float | None) -> sensor_base.Item:
+        if not self._inner.is_open:
+            raise sensor_base.SensorDataUnavailableError(f"stream {self._name!r} is closed")
+        # Wait for the batch's due time first, so faults are evaluated at that time.
         deadline = self._device._deadline(timeout_s)
+        start = self._inner.wait_for_next_batch(timeout_s)
         try:
             self._device._gate(self._name, deadline, self._inner.batch_period_s, self)
         except _Unavailable as exc:
             raise sensor_base.SensorDataUnavailableError(str(exc)) from None
-        item = self._inner.get_next_item(self._device._remaining(deadline))
+        item = self._inner.make_batch(start)
         self._delivered += 1
         return item
 
@@ -199,7 +212,10 @@ class SimulatedCaptureDevice:
             "rgb": SimulatedCamera(
                 self,
                 "rgb",
-                synthetic.SyntheticCamera(rgb, mode="rgb", clock=self._clock, pace=pace, seed=seed),
+                synthetic.SyntheticCamera(
+                    rgb, mode="rgb", clock=self._clock, pace=False, seed=seed
+                ),
+                pace=pace,
             )
         }
         if depth is not None:
@@ -207,8 +223,9 @@ class SimulatedCaptureDevice:
                 self,
                 "depth",
                 synthetic.SyntheticCamera(
-                    depth, mode="depth", clock=self._clock, pace=pace, seed=seed + 1
+                    depth, mode="depth", clock=self._clock, pace=False, seed=seed + 1
                 ),
+                pace=pace,
             )
         self._sensors: dict[str, sensor_base.Sensor] = {}
         if imu_rate_hz is not None:

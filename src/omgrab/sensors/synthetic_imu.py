@@ -138,8 +138,15 @@ class SyntheticImu(base.Sensor):
         else:
             time.sleep(seconds)
 
-    def _schedule(self, timeout_s: float | None) -> float:
-        """Wait until the next batch is due and return its first sample's monotonic time."""
+    def wait_for_next_batch(self, timeout_s: float | None = None) -> float:
+        """Wait until the next batch is due and return its first sample's monotonic time.
+
+        ``get_next_item`` is ``make_batch(wait_for_next_batch(timeout))``; the two halves are
+        public so that a wrapper (e.g. a simulated device applying faults) can act in between.
+
+        Raises:
+            SensorDataUnavailableError: When the batch is not due within ``timeout_s``.
+        """
         period = 1.0 / self._rate
         span = (self._batch - 1) * period
         if self._next_start is None:
@@ -184,7 +191,10 @@ class SyntheticImu(base.Sensor):
         return accel, gyro
 
     def _read_item(self, timeout_s: float | None) -> base.Item:
-        start = self._schedule(timeout_s)
+        return self.make_batch(self.wait_for_next_batch(timeout_s))
+
+    def make_batch(self, start: float) -> base.Item:
+        """Generate the batch whose first reading is at monotonic time ``start``."""
         period = 1.0 / self._rate
         offsets = np.arange(self._batch) * period
         accel, gyro = self.readings(start - self._origin + offsets)
