@@ -21,7 +21,8 @@ SCHEMA_VERSION = 1
 def write_json_atomic(path: pathlib.Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    # Key order is meaningful (recording.json lists streams in track order): never sort.
+    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     with open(tmp, "wb") as fh:
         fh.write(payload)
         fh.flush()
