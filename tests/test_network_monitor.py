@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 import threading
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from omgrab import clock
 from omgrab.runtime import network_monitor as nm
@@ -397,3 +399,53 @@ def test_shutdown_before_start_and_twice_is_harmless() -> None:
     monitor.shutdown()
     monitor.shutdown()
     assert not monitor.running
+
+
+# ---------------------------------------------------------------- properties
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(
+    results=st.lists(st.sampled_from([OFF, NET, ON]), min_size=1, max_size=40),
+    down=st.integers(1, 4),
+    up=st.integers(1, 4),
+)
+def test_hysteresis_invariants(results: list[nm.Status], down: int, up: int) -> None:
+    probe = ScriptedProbe()
+    source = clock.ManualTimeSource()
+    monitor = make_monitor(probe, source, down_after_failures=down, up_after_successes=up)
+    changes: list[nm.Snapshot] = []
+    monitor.register_on_change_callback(changes.append)
+    history: list[nm.Status] = []
+    for result in results:
+        before = monitor.snapshot
+        probe.status = result
+        source.advance(1.0)
+        interval = monitor.poll()
+        history.append(result)
+        after = monitor.snapshot
+        if after.status != before.status:
+            # A change lands on the latest result and needs a full streak on the same side.
+            need = down if after.status < before.status else up
+            streak = history[-need:]
+            assert after.status is result
+            assert len(streak) == need
+            if after.status < before.status:
+                assert all(s < before.status for s in streak)
+            else:
+                assert all(s > before.status for s in streak)
+            assert after.changed_at == source.monotonic()
+            assert changes[-1] == after
+        else:
+            assert after.changed_at == before.changed_at
+        k = max(down, up)
+        if len(history) >= k and all(s is result for s in history[-k:]):
+            assert after.status is result, "a full streak of one result did not settle on it"
+        # Interval bounds (no jitter in make_monitor).
+        cfg = monitor.config
+        assert cfg.poll_min_s <= interval <= max(cfg.poll_max_s, cfg.poll_ok_s)
+    assert len(changes) == sum(
+        1
+        for a, b in zip([nm.Snapshot(OFF, "", 0), *changes], changes, strict=False)
+        if a.status != b.status
+    )
