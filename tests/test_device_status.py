@@ -508,3 +508,28 @@ def test_shutdown_without_start_is_harmless(tmp_path: pathlib.Path) -> None:
     manager = make_manager(tmp_path)
     manager.shutdown()
     assert not manager.running
+
+
+def test_real_battery_monitor_on_the_ina219_twin(tmp_path: pathlib.Path) -> None:
+    battery_monitor = pytest.importorskip("omgrab.runtime.battery_monitor")
+    twin = pytest.importorskip("omgrab.testing.ina219_twin")
+    adapter, chip = twin.ups_hat_b(bus_voltage_v=7.8, current_a=0.6)
+    monitor = battery_monitor.BatteryMonitor(bus_factory=adapter.open)
+    manager = make_manager(tmp_path, enable_battery_monitor=True, battery_monitor=monitor)
+    battery = manager.get_status().battery
+    assert battery is not None
+    assert battery.voltage_v == pytest.approx(7.8, abs=0.02)
+    assert battery.current_a == pytest.approx(0.6, abs=0.01)
+    assert battery.is_charging
+    assert battery.percent == pytest.approx((7.8 - 6.0) / (8.4 - 6.0) * 100, abs=1.0)
+    chip.current_a = -1.2
+    battery = manager.get_status().battery
+    assert battery is not None and not battery.is_charging
+    assert battery.current_a == pytest.approx(-1.2, abs=0.01)
+    manager.update_now()
+    chip.remove()  # the HAT stops answering
+    assert manager.get_status().battery is None
+    cached = manager.get_status_dict()["battery"]  # the cache holds the last cycle's reading
+    assert cached is not None and cached["current_a"] == pytest.approx(-1.2, abs=0.01)
+    manager.update_now()
+    assert manager.get_status_dict()["battery"] is None
