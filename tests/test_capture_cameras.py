@@ -64,7 +64,7 @@ def test_synthetic_depth_frames(manual_clock) -> None:
     assert image.dtype == np.uint16
     strip = frame_counter.strip_height(120)
     body = image[strip:]
-    assert 600 <= int(body.min()) and int(body.max()) <= 5000  # plausible millimetres
+    assert int(body.min()) >= 600 and int(body.max()) <= 5000  # plausible millimetres
     assert cameras.read_frame_counter(image) == 7
 
 
@@ -164,7 +164,7 @@ def test_queue_reader_camera_passes_frames_through() -> None:
         q.put((image, ts))
         got_image, got_ts = cam.get_next_frame(timeout_s=1.0)
         assert got_image is image and got_ts == ts
-        with pytest.raises(cameras.FrameUnavailableError, match="within 0.05 s"):
+        with pytest.raises(cameras.FrameUnavailableError, match=r"within 0\.05 s"):
             cam.get_next_frame(timeout_s=0.05)
         for _ in range(3):
             q.put((image, ts))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from omgrab import cameras, devices, sensors
 
 
@@ -21,7 +23,7 @@ def test_wall_step_mid_stream_keeps_camera_and_imu_monotonic(manual_clock) -> No
             frame_times.append(cam.get_next_frame(1.0)[1])
             imu_times.append(imu.get_next_item(1.0)[1])
     for times in (frame_times, imu_times):
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert all(gap > 0 for gap in gaps)
         assert max(gaps) < 1.0  # no jump either
 

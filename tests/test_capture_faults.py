@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 
@@ -153,14 +154,14 @@ def test_stall_one_stream_others_continue_then_resume(manual_clock) -> None:
         opened = source.monotonic()
         depth.get_next_frame(timeout_s=0.05)
         source.advance(0.1)
-        with pytest.raises(cameras.FrameUnavailableError, match="'depth'.*stalled"):
+        with pytest.raises(cameras.FrameUnavailableError, match=r"'depth'.*stalled"):
             depth.get_next_frame(timeout_s=0.05)
         assert device.connected  # a stall is not a disconnect
         for _ in range(3):
             rgb.get_next_frame(timeout_s=0.05)
         device.sensors["imu"].get_next_item(timeout_s=0.2)
         # A patient reader waits for the scheduled resume and gets the next frame.
-        image, timestamp = depth.get_next_frame(timeout_s=1.0)
+        image, _timestamp = depth.get_next_frame(timeout_s=1.0)
         assert source.monotonic() - opened == pytest.approx(0.4)
         assert cameras.read_frame_counter(image) == 1
     kinds = [(e.kind, e.stream, e.action) for e in device.fault_events]
@@ -237,11 +238,11 @@ def test_slow_stream_delays_each_frame(manual_clock) -> None:
     rgb = device.cameras["rgb"]
     with device:
         stamps = [rgb.get_next_frame(timeout_s=1.0)[1] for _ in range(4)]
-        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
         assert gaps == pytest.approx([0.2] * 3)
         source.advance(1.0)  # the slowdown ends 1 s after open
         stamps = [rgb.get_next_frame(timeout_s=1.0)[1] for _ in range(4)]
-        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
         assert gaps == pytest.approx([0.04] * 3)
         # Other streams are not slowed.
         before = source.monotonic()
@@ -276,10 +277,8 @@ def test_scheduled_clock_step_steps_manual_wall_and_timestamps_stay_monotonic(
     with device:
         wall_before = source.wall()
         stamps = [rgb.get_next_frame(timeout_s=1.0)[1] for _ in range(10)]
-        assert source.wall() - source.monotonic() == pytest.approx(
-            wall_before - 1000.0 - 3600.0
-        )
-    gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        assert source.wall() - source.monotonic() == pytest.approx(wall_before - 1000.0 - 3600.0)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
     assert gaps == pytest.approx([0.04] * 9)
     (event,) = device.fault_events
     assert event.kind == Kind.CLOCK_STEP and event.value == -3600.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import queue
 
@@ -88,7 +89,7 @@ def test_imu_paced_at_real_rate(manual_clock) -> None:
         stamps = [imu.get_next_item(1.0)[1] for _ in range(5)]
         # Batch k is complete when its last reading (k*10 + 9) / 100 s after start is due.
         assert source.monotonic() - start == pytest.approx(0.49)
-    gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
     assert gaps == pytest.approx([0.1] * 4, abs=1e-6)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from omgrab import cameras
@@ -19,7 +21,7 @@ def test_paced_camera_never_faster_than_fps(manual_clock) -> None:
         for _ in range(20):
             cam.get_next_frame(timeout_s=1.0)  # the consumer asks as fast as it can
             times.append(_mono(manual_clock))
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(gap == pytest.approx(period) for gap in gaps)
     assert times[-1] - times[0] == pytest.approx(19 * period)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ def test_video_file_replays_every_frame(small_video_file, manual_clock) -> None:
     with cam:
         while True:
             try:
-                image, timestamp = cam.get_next_frame(timeout_s=1.0)
+                image, _timestamp = cam.get_next_frame(timeout_s=1.0)
             except cameras.FrameUnavailableError as exc:
                 assert "end of video file" in str(exc)
                 break
@@ -31,7 +33,7 @@ def test_video_file_real_time_pacing(small_video_file, manual_clock) -> None:
     cam = cameras.VideoFileCamera(small_video_file, clock=manual_clock, pace=True)
     with cam:
         stamps = [cam.get_next_frame(timeout_s=1.0)[1] for _ in range(10)]
-    gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
     assert gaps == pytest.approx([0.04] * 9, abs=1e-6)
 
 
@@ -66,7 +68,7 @@ def test_video_file_resizes_only_when_asked(small_video_file, manual_clock) -> N
 
 
 def test_video_file_bad_arguments(tmp_path, small_video_file) -> None:
-    with pytest.raises(FileNotFoundError, match="missing.mkv"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.mkv"):
         cameras.VideoFileCamera(tmp_path / "missing.mkv")
     with pytest.raises(ValueError, match="output"):
         cameras.VideoFileCamera(small_video_file, output="bgr")  # type: ignore[arg-type]
@@ -87,7 +89,7 @@ def test_usb_camera_reads_file_then_disconnects(small_video_file) -> None:
         assert cam.actual_config is not None and cam.actual_config.width == 160
         while True:
             try:
-                image, timestamp = cam.get_next_frame(timeout_s=5.0)
+                image, _timestamp = cam.get_next_frame(timeout_s=5.0)
             except cameras.FrameUnavailableError as exc:
                 assert "disconnected" in str(exc)
                 break
@@ -147,7 +149,7 @@ class _ExplodingCapture:
     def __init__(self) -> None:
         self.released = False
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+    def isOpened(self) -> bool:
         return True
 
     def set(self, prop: int, value: float) -> bool:
@@ -190,7 +192,7 @@ class _ScriptedCapture:
         self.calls: list[tuple[str, int, float]] = []
         self.frames = [np.full((48, 64, 3), (255, 0, 0), np.uint8) for _ in range(2)]
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+    def isOpened(self) -> bool:
         return True
 
     def set(self, prop: int, value: float) -> bool:

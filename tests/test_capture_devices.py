@@ -1,0 +1,220 @@
+"""Capture devices: the protocol on the simulated, USB and fake devices; optional depthai."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import orjson
+import pytest
+
+from omgrab import cameras, devices, sensors
+from omgrab.devices import usb
+from omgrab.testing import fake_device
+from tests import fixtures_capture
+
+SMALL = fixtures_capture.SMALL
+
+
+def test_simulated_device_implements_protocol(manual_clock) -> None:
+    device = devices.SimulatedCaptureDevice(clock=manual_clock)
+    assert isinstance(device, devices.CaptureDevice)
+    assert device.label == "sim-0"
+    assert device.device_type == devices.DeviceType.SIMULATED
+    assert set(device.cameras) == {"rgb", "depth"}
+    assert set(device.sensors) == {"imu"}
+    assert device.cameras["rgb"].config == cameras.CameraConfig(25, 1280, 800)
+    assert device.cameras["depth"].config == cameras.CameraConfig(25, 640, 400)
+    assert device.connected  # hardware present before open
+    assert not device.ready and device.preview() is None
+    with device as opened:
+        assert opened is device
+        assert device.ready and device.wait_until_ready(0.0)
+        assert all(c.is_open for c in device.cameras.values())
+        assert device.sensors["imu"].is_open
+        rgb, rgb_ts = device.cameras["rgb"].get_next_frame(timeout_s=1.0)
+        depth, depth_ts = device.cameras["depth"].get_next_frame(timeout_s=1.0)
+        payload, imu_ts = device.sensors["imu"].get_next_item(timeout_s=1.0)
+        assert rgb.shape == (800, 1280, 3) and rgb.dtype == np.uint8
+        assert depth.shape == (400, 640) and depth.dtype == np.uint16
+        assert len(orjson.loads(payload)["readings"]) == 10
+        assert rgb_ts <= depth_ts <= imu_ts
+    assert not device.ready
+    assert not any(c.is_open for c in device.cameras.values())
+    assert not device.sensors["imu"].is_open
+
+
+def test_simulated_device_optional_streams(manual_clock) -> None:
+    device = devices.SimulatedCaptureDevice(
+        rgb=SMALL, depth=None, imu_rate_hz=None, clock=manual_clock
+    )
+    assert set(device.cameras) == {"rgb"} and device.sensors == {}
+    assert device.stream_names == ["rgb"]
+
+
+def test_simulated_device_ready_delay(manual_clock) -> None:
+    device = devices.SimulatedCaptureDevice(
+        rgb=SMALL, depth=None, imu_rate_hz=None, clock=manual_clock, ready_delay_s=2.0
+    )
+    with device:
+        assert device.connected and not device.ready
+        assert not device.wait_until_ready(0.0)
+        manual_clock.source.advance(2.0)
+        assert device.wait_until_ready(0.0)
+
+
+def test_simulated_device_wait_until_ready_wakes_on_reconnect() -> None:
+    device = devices.SimulatedCaptureDevice(rgb=SMALL, depth=None, imu_rate_hz=None)
+    with device:
+        device.inject_disconnect()
+        timer = threading.Timer(0.05, device.reconnect)
+        timer.start()
+        assert device.wait_until_ready(5.0)
+        timer.join()
+
+
+def test_simulated_device_preview_does_not_consume_frames(manual_clock) -> None:
+    device = devices.SimulatedCaptureDevice(
+        rgb=SMALL, depth=None, imu_rate_hz=None, clock=manual_clock
+    )
+    with device:
+        first = device.preview()
+        assert first is not None and first[0].shape == (120, 160, 3)
+        assert cameras.read_frame_counter(first[0]) == 0
+        image, _ = device.cameras["rgb"].get_next_frame(timeout_s=1.0)
+        assert cameras.read_frame_counter(image) == 0  # preview took nothing
+        latest = device.preview()
+        assert latest is not None and latest[0] is image  # the frame just read is fresh
+        manual_clock.source.advance(1.0)
+        stale = device.preview()
+        assert stale is not None and cameras.read_frame_counter(stale[0]) == 1
+
+
+def test_sim_device_fixture_runs_in_real_time(sim_device) -> None:
+    with sim_device:
+        assert sim_device.wait_until_ready(1.0)
+        frames = [sim_device.cameras["rgb"].get_next_frame(timeout_s=1.0) for _ in range(3)]
+        depth, _ = sim_device.cameras["depth"].get_next_frame(timeout_s=1.0)
+        payload, _ = sim_device.sensors["imu"].get_next_item(timeout_s=1.0)
+    assert [cameras.read_frame_counter(f) for f, _ in frames] == [0, 1, 2]
+    gaps = [(b[1] - a[1]).total_seconds() for a, b in itertools.pairwise(frames)]
+    assert all(gap >= 0.035 for gap in gaps)  # paced at 25 fps
+    assert depth.shape == (120, 160)
+    assert orjson.loads(payload)["seq"] == 0
+
+
+def test_usb_capture_device_over_video_files(tmp_path, small_video_file) -> None:
+    second = fixtures_capture.write_video(tmp_path / "second.mkv", 10)
+    cams = {
+        "rgb": cameras.USBCamera(
+            str(small_video_file), SMALL, api_preference=cv2.CAP_FFMPEG, buffer_size=32
+        ),
+        "side": cameras.USBCamera(str(second), SMALL, api_preference=cv2.CAP_FFMPEG),
+    }
+    device = devices.USBCaptureDevice("usb-rig", cams)
+    assert isinstance(device, devices.CaptureDevice)
+    assert device.device_type == devices.DeviceType.USB
+    assert device.sensors == {}
+    assert device.connected  # device nodes (here: files) exist
+    assert not device.ready
+    with device:
+        first, _ = device.cameras["rgb"].get_next_frame(timeout_s=5.0)
+        assert cameras.read_frame_counter(first) == 0
+        preview = device.preview()
+        assert preview is not None and preview[0].shape == (120, 160, 3)
+        # Both files end: the cameras disconnect, and so does the device.
+        assert cams["rgb"].wait_until_disconnected(5.0)
+        assert cams["side"].wait_until_disconnected(5.0)
+        assert not device.connected and not device.ready
+        assert device.preview() is None
+    missing = devices.USBCaptureDevice(
+        "gone", {"rgb": cameras.USBCamera(str(tmp_path / "video9"), SMALL)}
+    )
+    assert not missing.connected
+    with pytest.raises(ValueError, match="at least one camera"):
+        devices.USBCaptureDevice("empty", {})
+
+
+def test_usb_capture_device_open_failure_closes_opened_cameras(tmp_path, small_video_file):
+    good = cameras.USBCamera(str(small_video_file), SMALL, api_preference=cv2.CAP_FFMPEG)
+    bad = cameras.USBCamera(str(tmp_path / "nope.mkv"), SMALL, api_preference=cv2.CAP_FFMPEG)
+    device = devices.USBCaptureDevice("usb", {"a": good, "b": bad})
+    with pytest.raises(cameras.FrameUnavailableError, match="cannot open"):
+        device.open()
+    assert not good.is_open and not device.ready
+
+
+def test_usb_device_present_for_index() -> None:
+    assert usb.device_present(9999) is False
+
+
+def test_fake_device_is_scriptable() -> None:
+    device = fake_device.FakeCaptureDevice()
+    assert isinstance(device, devices.CaptureDevice)
+    assert device.connected and not device.ready  # not open yet
+    with device:
+        assert device.ready and device.open_count == 1
+        image, _ = device.cameras["rgb"].get_next_frame(timeout_s=1.0)
+        assert image.shape == (48, 64, 3)
+        payload, _ = device.sensors["imu"].get_next_item(timeout_s=1.0)
+        assert orjson.loads(payload)["readings"]
+        preview = device.preview()
+        assert preview is not None and preview[0].shape == (48, 64, 3)
+        device.set_connected(False)
+        assert not device.connected and not device.ready
+        device.set_connected(True)
+        device.set_ready(False)
+        assert not device.wait_until_ready(0.01)
+        timer = threading.Timer(0.05, device.set_ready, args=(True,))
+        timer.start()
+        assert device.wait_until_ready(5.0)
+        timer.join()
+    assert device.close_count == 1 and not device.cameras["rgb"].is_open
+
+
+def test_fake_device_with_given_streams_and_open_error() -> None:
+    cam = cameras.SyntheticCamera(SMALL, pace=False)
+    imu = sensors.SyntheticImu(pace=False)
+    device = fake_device.FakeCaptureDevice(
+        "mine", {"front": cam}, {"imu": imu}, device_type=devices.DeviceType.USB
+    )
+    assert device.label == "mine" and device.device_type == devices.DeviceType.USB
+    assert device.preview() is None  # no 'rgb' camera
+    frame = (np.zeros((2, 2, 3), np.uint8), cameras.SyntheticCamera(SMALL).clock.now())
+    device.preview_frame = frame
+    assert device.preview() is frame
+    failing = fake_device.FakeCaptureDevice(open_error=OSError("usb gone"))
+    with pytest.raises(OSError, match="usb gone"):
+        failing.open()
+    assert failing.open_count == 0 and not failing.ready
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_devices_import_without_depthai() -> None:
+    # sys.modules[name] = None makes any import of depthai fail, as if it were not installed.
+    result = _run(
+        "import sys; sys.modules['depthai'] = None\n"
+        "import omgrab.devices as d\n"
+        "assert d.SimulatedCaptureDevice and d.OakDCaptureDevice\n"
+        "try:\n"
+        "    d.OakDCaptureDevice()\n"
+        "except ImportError as e:\n"
+        "    print('IMPORT-ERROR', e)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "IMPORT-ERROR" in result.stdout and "omgrab[oakd]" in result.stdout
+
+
+def test_importing_devices_does_not_import_depthai() -> None:
+    result = _run("import sys, omgrab.devices; print('depthai' in sys.modules)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
