@@ -1,0 +1,377 @@
+"""Recording session that owns capture threads and a parallel writer.
+
+One session is one recording: a capture thread per camera and per sensor pulls timestamped items
+and hands them to the :class:`~omgrab.recording.writer.ChunkedWriter`'s encoder queues; the
+writer encodes them into crash-safe chunks in the spool directory. Threads never die silently:
+a capture thread that crashes records the error and fires ``on_error`` (once per session), and a
+stream that stops delivering is reported by :meth:`RecordingSession.stalled_streams`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from omgrab.cameras import base as camera_base
+from omgrab.recording import config as recording_config
+from omgrab.recording import writer as recording_writer
+from omgrab.sensors import base as sensor_base
+
+logger = logging.getLogger(__name__)
+
+StartChunkCallback = recording_writer.StartChunkCallback
+
+_READ_TIMEOUT_S = 0.25
+_PUT_TIMEOUT_S = 1.0
+
+
+@dataclasses.dataclass
+class StreamCaptureStats:
+    """What one capture thread has seen.
+
+    Attributes:
+        name: Stream name.
+        items_captured: Items read from the source.
+        items_queued: Items handed to the writer's queue.
+        items_dropped: Items dropped because the writer's queue stayed full.
+        timeouts: Reads that returned nothing within the read timeout.
+        last_item_monotonic: Monotonic time of the last item, or None before the first.
+        error: Description of the error that ended the thread, or None.
+    """
+
+    name: str
+    items_captured: int = 0
+    items_queued: int = 0
+    items_dropped: int = 0
+    timeouts: int = 0
+    last_item_monotonic: float | None = None
+    error: str | None = None
+
+
+class RecordingSession:
+    """A single recording session with isolated threads and parallel writer.
+
+    Owns the per-stream encoder queues (via ChunkedWriter), one capture thread per camera and
+    sensor, and the writer's encoders.
+
+    Lifecycle: ``start()`` starts capture threads and the writer; ``stop()`` signals capture
+    threads to stop, joins them and drains the writer; ``join()`` waits for everything.
+
+    Args:
+        recording_id: Unique ID for this recording (fixed for session lifetime).
+        target_cameras: Cameras to capture from (already open).
+        stream_names: Stream names, one per camera.
+        stream_configs: Configuration for each video stream.
+        spool_dir: Directory to write chunk files (the session writes ``spool_dir/recording_id``).
+        start_chunk_callback: Optional callback to generate chunk IDs. When None, ChunkedWriter
+            generates sequential 5-digit IDs.
+        sensors: Optional sensors (e.g. IMU), already open.
+        sensor_stream_names: Sensor stream names, one per sensor.
+        sensor_stream_configs: Configuration for each sensor stream.
+        chunk_length_s: Duration of each recording chunk in seconds.
+        max_queue_size: Maximum size per encoder queue.
+        on_error: Called once (even if several streams fail) when the writer or a capture thread
+            crashes, so the recording can be stopped.
+        writer_options: Extra keyword arguments for the ChunkedWriter (e.g. ``clock``).
+    """
+
+    def __init__(
+        self,
+        recording_id: str,
+        target_cameras: list[camera_base.Camera],
+        stream_names: list[str],
+        stream_configs: dict[str, recording_config.VideoStreamConfig],
+        spool_dir: pathlib.Path,
+        start_chunk_callback: StartChunkCallback | None = None,
+        sensors: list[sensor_base.Sensor] | None = None,
+        sensor_stream_names: list[str] | None = None,
+        sensor_stream_configs: dict[str, recording_config.DataStreamConfig] | None = None,
+        chunk_length_s: float = 60.0,
+        max_queue_size: int = 400,
+        on_error: Callable[[], None] | None = None,
+        *,
+        writer_options: dict[str, Any] | None = None,
+    ) -> None:
+        sensors = list(sensors or [])
+        sensor_stream_names = list(sensor_stream_names or [])
+        sensor_stream_configs = dict(sensor_stream_configs or {})
+        _check_streams("camera", target_cameras, stream_names, stream_configs)
+        _check_streams("sensor", sensors, sensor_stream_names, sensor_stream_configs)
+        duplicates = set(stream_names) & set(sensor_stream_names)
+        if duplicates or len(set(stream_names)) != len(stream_names):
+            raise ValueError(
+                f"stream names must be unique, got {stream_names + sensor_stream_names}"
+            )
+        if chunk_length_s <= 0:
+            raise ValueError(f"chunk_length_s must be > 0, got {chunk_length_s}")
+        if max_queue_size <= 0:
+            raise ValueError(f"max_queue_size must be > 0, got {max_queue_size}")
+
+        self._recording_id = recording_id
+        self._cameras = list(target_cameras)
+        self._stream_names = list(stream_names)
+        self._sensors = sensors
+        self._sensor_stream_names = sensor_stream_names
+        self._on_error = on_error
+        self._spool_dir = pathlib.Path(spool_dir)
+        self._writer = recording_writer.ChunkedWriter(
+            recording_id,
+            self._spool_dir,
+            {name: stream_configs[name] for name in stream_names},
+            start_chunk_callback=start_chunk_callback,
+            sensor_stream_configs={
+                name: sensor_stream_configs[name] for name in sensor_stream_names
+            }
+            or None,
+            chunk_length_s=chunk_length_s,
+            max_encoder_queue_size=max_queue_size,
+            on_error=self._handle_writer_error,
+            **(writer_options or {}),
+        )
+        self._stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._stats: dict[str, StreamCaptureStats] = {
+            name: StreamCaptureStats(name) for name in stream_names + sensor_stream_names
+        }
+        self._state_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._error_reported = False
+        self._errors: list[str] = []
+        self._started_monotonic: float | None = None
+        self._stopped_monotonic: float | None = None
+        self._writer_stopped = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        """True if the session has been stopped."""
+        return self._stopped
+
+    @property
+    def recording_id(self) -> str:
+        """Get the recording ID for this session."""
+        return self._recording_id
+
+    @property
+    def recording_dir(self) -> pathlib.Path:
+        """The spool directory holding this recording's chunks."""
+        return self._spool_dir / self._recording_id
+
+    @property
+    def recording_length_s(self) -> float:
+        """Intended recording duration in seconds (capture start to stop signal)."""
+        if self._started_monotonic is None:
+            return 0.0
+        end = self._stopped_monotonic if self._stopped_monotonic is not None else time.monotonic()
+        return max(0.0, end - self._started_monotonic)
+
+    @property
+    def is_alive(self) -> bool:
+        """True if any thread is still running."""
+        if any(thread.is_alive() for thread in self._threads):
+            return True
+        return self._started and not self._writer_stopped.is_set()
+
+    @property
+    def writer(self) -> recording_writer.ChunkedWriter:
+        """The session's writer (for stats and health)."""
+        return self._writer
+
+    @property
+    def errors(self) -> list[str]:
+        """Errors seen by capture threads or the writer, oldest first."""
+        with self._state_lock:
+            return list(self._errors)
+
+    def capture_stats(self) -> dict[str, StreamCaptureStats]:
+        """Return a copy of every stream's capture statistics."""
+        with self._state_lock:
+            return {name: dataclasses.replace(stats) for name, stats in self._stats.items()}
+
+    def stalled_streams(self, stall_timeout_s: float, now: float | None = None) -> list[str]:
+        """Return the streams that delivered nothing for ``stall_timeout_s`` seconds.
+
+        A stream counts from the session start until its first item, so a camera that never
+        delivers is reported too. Streams whose capture thread ended with an error are included.
+        """
+        now = time.monotonic() if now is None else now
+        started = self._started_monotonic
+        if started is None or self._stopped:
+            return []
+        stalled = []
+        with self._state_lock:
+            for name, stats in self._stats.items():
+                last = (
+                    stats.last_item_monotonic if stats.last_item_monotonic is not None else started
+                )
+                if stats.error is not None or now - last >= stall_timeout_s:
+                    stalled.append(name)
+        return stalled
+
+    def start(self) -> None:
+        """Start capture threads and parallel writer.
+
+        Raises:
+            RuntimeError: If already started.
+        """
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError(f"recording session {self._recording_id} already started")
+            self._started = True
+        self._writer.start()
+        self._started_monotonic = time.monotonic()
+        for camera, name in zip(self._cameras, self._stream_names, strict=True):
+            self._threads.append(self._spawn(name, self._camera_reader(camera)))
+        for sensor, name in zip(self._sensors, self._sensor_stream_names, strict=True):
+            self._threads.append(self._spawn(name, self._sensor_reader(sensor)))
+        logger.info("recording %s started with streams %s", self._recording_id, list(self._stats))
+
+    def stop(self) -> None:
+        """Stop the recording session.
+
+        Joins capture threads, then stops the parallel writer (which drains every queued item into
+        the chunk files and closes them). Blocks until complete. Safe to call more than once.
+        """
+        with self._state_lock:
+            if self._stopped:
+                already = True
+            else:
+                already = False
+                self._stopped = True
+        if already:
+            self._writer_stopped.wait()
+            return
+        self._stopped_monotonic = time.monotonic()
+        self._stop_event.set()
+        for thread in self._threads:
+            thread.join()
+        try:
+            if self._started:
+                self._writer.stop()
+        finally:
+            self._writer_stopped.set()
+        logger.info(
+            "recording %s stopped after %.2f s", self._recording_id, self.recording_length_s
+        )
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for all threads to finish (including writer drain).
+
+        Args:
+            timeout: Maximum time to wait in seconds, or None for no timeout.
+
+        Returns:
+            True if all threads finished, False if timeout expired.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+            if thread.is_alive():
+                return False
+        if not self._started:
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._writer_stopped.wait(remaining)
+
+    # -- capture threads -------------------------------------------------------------------
+
+    def _spawn(self, name: str, reader: Callable[[], tuple[Any, Any]]) -> threading.Thread:
+        thread = threading.Thread(
+            target=self._capture_loop,
+            args=(name, reader),
+            name=f"capture-{self._recording_id}-{name}",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _camera_reader(camera: camera_base.Camera) -> Callable[[], tuple[Any, Any]]:
+        def read() -> tuple[Any, Any]:
+            try:
+                return camera.get_next_frame(timeout_s=_READ_TIMEOUT_S)
+            except camera_base.FrameUnavailableError as exc:
+                raise _NothingYet from exc
+
+        return read
+
+    @staticmethod
+    def _sensor_reader(sensor: sensor_base.Sensor) -> Callable[[], tuple[Any, Any]]:
+        def read() -> tuple[Any, Any]:
+            try:
+                return sensor.get_next_item(timeout_s=_READ_TIMEOUT_S)
+            except sensor_base.SensorDataUnavailableError as exc:
+                raise _NothingYet from exc
+
+        return read
+
+    def _capture_loop(self, name: str, read: Callable[[], tuple[Any, Any]]) -> None:
+        stats = self._stats[name]
+        encoder_queue = self._writer.get_encoder_queue(name)
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    item = read()
+                except _NothingYet:
+                    with self._state_lock:
+                        stats.timeouts += 1
+                    continue
+                with self._state_lock:
+                    stats.items_captured += 1
+                    stats.last_item_monotonic = time.monotonic()
+                if self._stop_event.is_set():
+                    break
+                try:
+                    encoder_queue.put(item, timeout=_PUT_TIMEOUT_S)
+                except queue.Full:
+                    with self._state_lock:
+                        stats.items_dropped += 1
+                    logger.warning("stream %s: writer queue full, item dropped", name)
+                    continue
+                with self._state_lock:
+                    stats.items_queued += 1
+        except Exception as exc:
+            message = f"capture thread for stream {name!r} crashed: {type(exc).__name__}: {exc}"
+            logger.exception(message)
+            with self._state_lock:
+                stats.error = message
+            self._report_error(message)
+
+    def _handle_writer_error(self, *args: object) -> None:
+        detail = "; ".join(str(arg) for arg in args) or "writer failure"
+        self._report_error(f"writer error: {detail}")
+
+    def _report_error(self, message: str) -> None:
+        with self._state_lock:
+            self._errors.append(message)
+            if self._error_reported:
+                return
+            self._error_reported = True
+        if self._on_error is not None:
+            try:
+                self._on_error()
+            except Exception:
+                logger.exception("on_error callback of recording %s failed", self._recording_id)
+
+
+class _NothingYet(Exception):
+    """Internal: a read timed out without an item."""
+
+
+def _check_streams(
+    kind: str, sources: list[Any], names: list[str], configs: dict[str, Any]
+) -> None:
+    if len(sources) != len(names):
+        raise ValueError(
+            f"{len(sources)} {kind}s but {len(names)} {kind} stream names: one name per {kind}"
+        )
+    missing = [name for name in names if name not in configs]
+    if missing:
+        raise ValueError(f"no stream config for {kind} stream(s) {missing}")
