@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -324,3 +325,5 @@ def netns_pair() -> Iterator[NetnsPair]:
         for ns in created:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
             shutil.rmtree(os.path.join("/etc/netns", ns), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir("/etc/netns")  # only if empty (we may have created it)
