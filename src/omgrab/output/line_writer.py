@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import threading
+import time
 
 from omgrab import clock as clock_mod
 from omgrab.output import types
@@ -158,9 +159,19 @@ class LineWriter:
                     self._first_at = self._time.monotonic()
                 if n >= self._flush_every:
                     self._cond.notify()
+            if n == self._flush_every:
+                # Hand the GIL to the writer now rather than at the next switch interval
+                # (5 ms), so a bursty producer does not pile more lines on top of a due
+                # batch: this keeps crash loss near the flush_every bound.
+                time.sleep(0)
 
     def poll(self) -> None:
         """Make the writer re-check its flush rules now (e.g. after advancing a manual clock)."""
+        with self._cond:
+            self._cond.notify()
+
+    def flush_now(self) -> None:
+        """Make the writer write everything pending now, whatever the flush policy says."""
         with self._cond:
             self._wake = True
             self._cond.notify()

@@ -520,7 +520,7 @@ class OutputManager:
         for w in (self._detections, self._health, self._gimbal):
             if w is not None:
                 target = w.lines_submitted - w.lines_lost
-                w.poll()
+                w.flush_now()
                 ok = w.wait_written(target, timeout) and ok
         if self._frames is not None:
             ok = self._frames.wait_idle(timeout) and ok
