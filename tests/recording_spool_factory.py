@@ -36,6 +36,7 @@ class StreamSpec:
     input_pixel_format: str = "rgb24"
     output_pixel_format: str = "yuv420p"
     bitrate: int = 2_000_000
+    gop: int | None = None
     stream_options: dict[str, str] = dataclasses.field(default_factory=dict)
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -144,8 +145,14 @@ def _open_chunk(path: pathlib.Path) -> Any:
     )
 
 
-def write_chunk(path: pathlib.Path, spec: StreamSpec, pts_list: Sequence[int]) -> None:
-    """Write one chunk file of ``spec`` holding the items captured at ``pts_list`` (ms)."""
+def write_chunk(
+    path: pathlib.Path, spec: StreamSpec, pts_list: Sequence[int], *, skip_packets: int = 0
+) -> None:
+    """Write one chunk file of ``spec`` holding the items captured at ``pts_list`` (ms).
+
+    ``skip_packets`` leaves out the first encoded packets (a chunk that does not start with a
+    keyframe, as a broken writer could produce).
+    """
     out = _open_chunk(path)
     try:
         if spec.kind == "data":
@@ -171,19 +178,23 @@ def write_chunk(path: pathlib.Path, spec: StreamSpec, pts_list: Sequence[int]) -
         ctx.time_base = MS
         if spec.codec == "libx264":
             ctx.max_b_frames = 0
-            ctx.gop_size = spec.fps
+            ctx.gop_size = spec.gop or spec.fps
             ctx.bit_rate = spec.bitrate
             ctx.options = {"preset": "ultrafast", **spec.stream_options}
+        elif spec.gop:
+            ctx.gop_size = spec.gop
         for key, value in spec.metadata.items():
             stream.metadata[key] = value
+        packets = []
         for pts in pts_list:
             frame = av.VideoFrame.from_ndarray(
                 payload_for(spec, pts), format=spec.input_pixel_format
             )
             frame.pts = pts
             frame.time_base = MS
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+            packets.extend(stream.encode(frame))
+        packets.extend(stream.encode(None))
+        out.mux(packets[skip_packets:])
     finally:
         out.close()
 

@@ -217,7 +217,11 @@ class _Merger:
                     kind=str(kind),
                     template=container,
                     template_path=path,
-                    codec=in_stream.codec_context.name if in_stream.codec_context else "data",
+                    codec=(
+                        in_stream.codec_context.codec.canonical_name
+                        if in_stream.codec_context
+                        else "data"
+                    ),
                     signature=_signature(in_stream),
                     config=config,
                     metadata=metadata,
