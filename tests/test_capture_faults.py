@@ -6,7 +6,9 @@ import itertools
 import logging
 import threading
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from omgrab import cameras, devices, sensors
 from omgrab.devices import faults
@@ -322,3 +324,38 @@ def test_schedule_faults_while_open(manual_clock) -> None:
         source.advance(0.5)
         with pytest.raises(cameras.FrameUnavailableError, match="stalled"):
             device.cameras["rgb"].get_next_frame(timeout_s=0.1)
+
+
+_kinds = st.sampled_from(list(Kind))
+_times = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+_durations = st.none() | st.floats(min_value=1e-3, max_value=1e6)
+_streams = st.sampled_from(["rgb", "depth", "imu", "cam_2", "left.ir"])
+
+
+@st.composite
+def _fault(draw: st.DrawFn) -> devices.Fault:
+    kind = draw(_kinds)
+    at_s = draw(_times)
+    if kind == Kind.DISCONNECT:
+        return devices.Fault(kind, at_s=at_s, duration_s=draw(_durations))
+    if kind == Kind.STALL:
+        stream = draw(st.none() | _streams)
+        return devices.Fault(kind, at_s=at_s, stream=stream, duration_s=draw(_durations))
+    if kind == Kind.SLOW:
+        value = draw(st.floats(min_value=1e-3, max_value=60))
+        return devices.Fault(
+            kind, at_s=at_s, stream=draw(_streams), duration_s=draw(_durations), value=value
+        )
+    value = draw(st.floats(min_value=-1e7, max_value=1e7))
+    return devices.Fault(kind, at_s=at_s, value=value)
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(st.lists(_fault(), max_size=6))
+def test_spec_roundtrip(fault_list: list[devices.Fault]) -> None:
+    assert devices.parse_faults(devices.format_faults(fault_list)) == fault_list
+
+
+def test_stream_names_must_be_simple() -> None:
+    with pytest.raises(ValueError, match="stream name 'a b'"):
+        devices.Fault(Kind.STALL, stream="a b")

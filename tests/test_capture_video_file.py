@@ -29,6 +29,14 @@ def test_video_file_replays_every_frame(small_video_file, manual_clock) -> None:
     assert counters == list(range(25))
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".avi"])
+def test_video_file_other_containers(tmp_path, manual_clock, suffix: str) -> None:
+    path = fixtures_capture.write_video(tmp_path / f"clip{suffix}", 5)
+    with cameras.VideoFileCamera(path, clock=manual_clock, pace=False) as cam:
+        counters = [cameras.read_frame_counter(cam.get_next_frame(1.0)[0]) for _ in range(5)]
+    assert counters == [0, 1, 2, 3, 4]
+
+
 def test_video_file_real_time_pacing(small_video_file, manual_clock) -> None:
     cam = cameras.VideoFileCamera(small_video_file, clock=manual_clock, pace=True)
     with cam:

@@ -4,7 +4,7 @@
 """
 
 from omgrab.devices.base import CaptureDevice, DeviceType
-from omgrab.devices.faults import Fault, FaultKind, parse_fault, parse_faults
+from omgrab.devices.faults import Fault, FaultKind, format_faults, parse_fault, parse_faults
 from omgrab.devices.oakd import OakDCaptureDevice
 from omgrab.devices.simulated import (
     FaultEvent,
@@ -25,6 +25,7 @@ __all__ = [
     "SimulatedCaptureDevice",
     "SimulatedImuSensor",
     "USBCaptureDevice",
+    "format_faults",
     "parse_fault",
     "parse_faults",
 ]

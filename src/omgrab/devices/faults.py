@@ -34,6 +34,8 @@ import enum
 import math
 import re
 
+_STREAM_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
 
 class FaultKind(enum.Enum):
     """What goes wrong."""
@@ -70,6 +72,10 @@ class Fault:
             math.isfinite(self.duration_s) and self.duration_s > 0
         ):
             raise ValueError(f"{where}: duration must be > 0 s, got {self.duration_s!r}")
+        if self.stream is not None and not _STREAM_RE.match(self.stream):
+            raise ValueError(
+                f"{where}: stream name {self.stream!r} must be letters, digits, '_', '-' or '.'"
+            )
         if self.kind in (FaultKind.DISCONNECT, FaultKind.CLOCK_STEP) and self.stream is not None:
             raise ValueError(f"{where} applies to the whole device, not stream {self.stream!r}")
         if self.kind in (FaultKind.DISCONNECT, FaultKind.STALL) and self.value is not None:
@@ -84,6 +90,24 @@ class Fault:
                 raise ValueError(f"{where} needs a step '=seconds', got {self.value!r}")
             if self.duration_s is not None:
                 raise ValueError(f"{where} is instantaneous and takes no '+duration'")
+
+    @property
+    def spec(self) -> str:
+        """The fault in the spec grammar; ``parse_fault(fault.spec) == fault``."""
+        text = self.kind.value
+        if self.stream is not None:
+            text += f":{self.stream}"
+        text += f"@{self.at_s!r}"
+        if self.duration_s is not None:
+            text += f"+{self.duration_s!r}"
+        if self.value is not None:
+            text += f"={self.value!r}"
+        return text
+
+
+def format_faults(faults: list[Fault]) -> str:
+    """Return a spec string that ``parse_faults`` turns back into ``faults``."""
+    return ";".join(fault.spec for fault in faults)
 
 
 _FAULT_RE = re.compile(
