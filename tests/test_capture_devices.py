@@ -218,3 +218,9 @@ def test_importing_devices_does_not_import_depthai() -> None:
     result = _run("import sys, omgrab.devices; print('depthai' in sys.modules)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_fake_device_exported_from_testing() -> None:
+    import omgrab.testing
+
+    assert omgrab.testing.FakeCaptureDevice is fake_device.FakeCaptureDevice
