@@ -423,11 +423,17 @@ class OutputManager:
             raise self._reject("operator report", exc) from None
         self._operator.publish(report)
 
-    def add_operator_sink(self, sink: operator.OperatorSink) -> None:
-        """Start delivering operator reports to ``sink``."""
+    def add_operator_sink(self, sink: operator.OperatorSink, queue_size: int | None = None) -> None:
+        """Start delivering operator reports to ``sink``.
+
+        Args:
+            sink: The sink (``CallbackSink``, ``QueueSink``, ``MqttSink``, ``NdjsonHub`` ...).
+            queue_size: Reports that may wait for this sink (default
+                ``config.operator_queue_size``); the oldest is dropped beyond it.
+        """
         if self._closed:
             raise types.WriteError("OutputManager is closed")
-        self._operator.add_sink(sink)
+        self._operator.add_sink(sink, queue_size)
 
     def remove_operator_sink(self, sink: operator.OperatorSink) -> None:
         """Stop delivering to ``sink`` and close it."""

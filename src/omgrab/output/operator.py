@@ -210,9 +210,19 @@ class SinkRunner:
                 with self._cond:
                     self.errors += 1
                     self.last_error = exc
-                logger.exception(
-                    "Operator sink %s failed to deliver report %d", self.sink.name, report.seq
-                )
+                    first = self.errors == 1
+                if first:
+                    logger.exception(
+                        "Operator sink %s failed to deliver report %d", self.sink.name, report.seq
+                    )
+                else:
+                    logger.error(
+                        "Operator sink %s failed to deliver report %d: %s (%d errors)",
+                        self.sink.name,
+                        report.seq,
+                        exc,
+                        self.errors,
+                    )
             else:
                 with self._cond:
                     self.delivered += 1
@@ -285,9 +295,9 @@ class OperatorDelivery:
         for sink in sinks:
             self.add_sink(sink)
 
-    def add_sink(self, sink: OperatorSink) -> None:
-        """Start delivering to ``sink``."""
-        runner = SinkRunner(sink, self._queue_size)
+    def add_sink(self, sink: OperatorSink, queue_size: int | None = None) -> None:
+        """Start delivering to ``sink`` (``queue_size`` overrides the default bound)."""
+        runner = SinkRunner(sink, queue_size if queue_size is not None else self._queue_size)
         with self._lock:
             self._runners.append(runner)
 
