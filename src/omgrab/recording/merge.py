@@ -108,8 +108,18 @@ def _signature(stream: Any) -> tuple[Any, ...]:
     ctx = stream.codec_context
     extradata = bytes(ctx.extradata) if ctx is not None and ctx.extradata else b""
     if stream.type == "video":
-        return (stream.type, ctx.name, ctx.width, ctx.height, ctx.format.name, extradata)
+        # the pixel format is unknown (None) when a truncated chunk has no decodable packet
+        pix_fmt = ctx.format.name if ctx.format is not None else None
+        return (stream.type, ctx.name, ctx.width, ctx.height, extradata, pix_fmt)
     return (stream.type, ctx.name if ctx is not None else None, extradata)
+
+
+def _compatible(signature: tuple[Any, ...], reference: tuple[Any, ...]) -> bool:
+    """Whether a chunk with ``signature`` can be stream-copied after ``reference``."""
+    if signature[0] == "video" and reference[0] == "video":
+        pix_a, pix_b = signature[-1], reference[-1]
+        return signature[:-1] == reference[:-1] and (None in (pix_a, pix_b) or pix_a == pix_b)
+    return signature == reference
 
 
 def _kind_of(stream: Any) -> str | None:
@@ -298,7 +308,7 @@ class _Merger:
                 if container is None:
                     self.skip(stream.source, path, reason or "unreadable")
                     continue
-                if _signature(container.streams[0]) != stream.signature:
+                if not _compatible(_signature(container.streams[0]), stream.signature):
                     container.close()
                     self.skip(
                         stream.source,

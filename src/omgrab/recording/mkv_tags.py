@@ -137,8 +137,13 @@ def _children(data: bytes | memoryview, start: int, end: int) -> list[tuple[int,
     return out
 
 
-def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes]:
-    """Locate the Tags element: (element start, size-field width, payload start, payload)."""
+def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes, int]:
+    """Locate the Tags element.
+
+    Returns:
+        (element start, size-field width, payload start, payload, bytes available), where the
+        bytes available include a Void element directly after the Tags element.
+    """
     with path.open("rb") as f:
         head = f.read(64)
         if len(head) < 4 or int.from_bytes(head[:4], "big") != _EBML_HEADER:
@@ -165,7 +170,14 @@ def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes]:
                 break
             if element_id == _TAGS:
                 f.seek(pos + payload_off)
-                return pos, width, pos + payload_off, f.read(size)
+                payload = f.read(size)
+                available = payload_off + size
+                after = f.read(16)
+                if len(after) >= 2 and after[0] == _VOID:
+                    void_size, void_payload, _ = _read_size(after, 1)
+                    if void_size != _UNKNOWN_SIZE:
+                        available += void_payload + void_size
+                return pos, width, pos + payload_off, payload, available
             pos += payload_off + size
     raise MkvTagsError(f"{path} has no Tags element")
 
@@ -220,7 +232,7 @@ def read_tags(path: str | os.PathLike[str]) -> list[Tag]:
     Raises:
         MkvTagsError: the file is not Matroska or has no Tags element.
     """
-    _, _, _, payload = _find_tags(pathlib.Path(path))
+    payload = _find_tags(pathlib.Path(path))[3]
     return _parse_tags(payload)
 
 
@@ -229,21 +241,21 @@ def rewrite_tags(path: str | os.PathLike[str], edit: Callable[[list[Tag]], None]
 
     ``edit`` receives the tag list (global tags have ``track_uid`` ``None``) and mutates it.
     The :data:`RESERVED_TAG` simple tag is removed before writing, so its bytes are free for
-    longer values.
+    longer values; so is a Void element directly after the Tags element (where an earlier
+    rewrite left its slack).
 
     Raises:
         MkvTagsError: the file has no Tags element or the edited tags are larger than the
             original element.
     """
     file = pathlib.Path(path)
-    start, width, payload_start, payload = _find_tags(file)
+    start, width, _, payload, old_total = _find_tags(file)
     tags = _parse_tags(payload)
     edit(tags)
     for tag in tags:
         tag.simple_tags = [s for s in tag.simple_tags if s.name != RESERVED_TAG]
     tags = [t for t in tags if t.simple_tags]
     new_payload = _serialize(tags)
-    old_total = payload_start - start + len(payload)
     id_bytes = _TAGS.to_bytes(4, "big")
     for size_width in range(width, 9):
         try:
@@ -251,7 +263,7 @@ def rewrite_tags(path: str | os.PathLike[str], edit: Callable[[list[Tag]], None]
         except MkvTagsError:
             continue
         gap = old_total - len(header) - len(new_payload)
-        if gap == 0 or gap >= 2:
+        if gap != 1:  # a 1-byte hole cannot hold a Void element: widen the size field
             break
     else:
         raise MkvTagsError(f"edited tags of {file} do not fit in the original Tags element")
