@@ -170,14 +170,14 @@ def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes, int]:
                 break
             if element_id == _TAGS:
                 f.seek(pos + payload_off)
-                payload = f.read(size)
+                tags_payload = f.read(size)
                 available = payload_off + size
                 after = f.read(16)
                 if len(after) >= 2 and after[0] == _VOID:
                     void_size, void_payload, _ = _read_size(after, 1)
                     if void_size != _UNKNOWN_SIZE:
                         available += void_payload + void_size
-                return pos, width, pos + payload_off, payload, available
+                return pos, width, pos + payload_off, tags_payload, available
             pos += payload_off + size
     raise MkvTagsError(f"{path} has no Tags element")
 
