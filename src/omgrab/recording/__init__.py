@@ -13,6 +13,14 @@ from omgrab.recording.config import (
     rgb_stream_config,
 )
 from omgrab.recording.ids import default_chunk_id, new_recording_id
+from omgrab.recording.manifest import Manifest, ManifestError, read_manifest, write_manifest
+from omgrab.recording.merge import (
+    MergeError,
+    MergeResult,
+    merge_recording,
+    merge_recording_chunks,
+)
+from omgrab.recording.recovery import RecoveryReport, merge_orphaned_chunks, recover_orphans
 from omgrab.recording.stream_queue import StartChunkCallback, StreamQueue
 from omgrab.recording.writer import ChunkedWriter
 from omgrab.recording.writer_stats import ChunkInfo, StreamStats
@@ -21,6 +29,11 @@ __all__ = [
     "ChunkInfo",
     "ChunkedWriter",
     "DataStreamConfig",
+    "Manifest",
+    "ManifestError",
+    "MergeError",
+    "MergeResult",
+    "RecoveryReport",
     "StartChunkCallback",
     "StreamQueue",
     "StreamStats",
@@ -28,6 +41,12 @@ __all__ = [
     "default_chunk_id",
     "depth_stream_config",
     "imu_stream_config",
+    "merge_orphaned_chunks",
+    "merge_recording",
+    "merge_recording_chunks",
     "new_recording_id",
+    "read_manifest",
+    "recover_orphans",
     "rgb_stream_config",
+    "write_manifest",
 ]
