@@ -1,0 +1,1 @@
+"""The device application: runtime wiring, perception loop, dashboard and demo."""

@@ -1,0 +1,78 @@
+"""Configuration of the device application (what `omgrab run` and `omgrab demo` start)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import socket
+
+
+@dataclasses.dataclass
+class AppConfig:
+    """Everything the device application is built from.
+
+    Attributes:
+        data_dir: Root of all data: ``spool/`` (chunks while recording), ``recordings/`` (merged
+            MKV + manifest), ``output/`` (perception output sessions), ``status.json``.
+        device_id: Identifier written into status and health logs.
+        rgb_size: RGB stream ``(width, height)``.
+        depth_size: Depth stream ``(width, height)``, or None for no depth.
+        fps: Video frame rate.
+        imu_rate_hz: IMU sample rate, or None for no IMU.
+        rgb_preset: libx264 preset for RGB.
+        rgb_bitrate: RGB bitrate in bits/s.
+        chunk_length_s: Recording chunk length.
+        faults: Fault-injection spec for the simulated device (see ``omgrab.devices``).
+        perception: Run the perception loop feeding the OutputManager.
+        perception_rate_hz: Perception loop rate.
+        dashboard_port: Port of the web dashboard on ``dashboard_host``; None disables it,
+            0 picks a free port.
+        dashboard_host: Address the dashboard listens on.
+        mqtt_host: MQTT broker for operator delivery, or None.
+        mqtt_port: MQTT broker port.
+        mqtt_topic: Topic detections are published on.
+        network_check_host: Host used for the internet reachability probe.
+        network_check_port: Port used for the internet reachability probe.
+        trigger_file: A file whose creation presses the button remotely, or None.
+    """
+
+    data_dir: pathlib.Path = pathlib.Path("omgrab-data")
+    device_id: str = dataclasses.field(default_factory=socket.gethostname)
+    rgb_size: tuple[int, int] = (1280, 800)
+    depth_size: tuple[int, int] | None = (640, 400)
+    fps: float = 25.0
+    imu_rate_hz: float | None = 100.0
+    rgb_preset: str = "superfast"
+    rgb_bitrate: int = 4_000_000
+    chunk_length_s: float = 60.0
+    faults: str | None = None
+    perception: bool = True
+    perception_rate_hz: float = 10.0
+    dashboard_port: int | None = None
+    dashboard_host: str = "127.0.0.1"
+    mqtt_host: str | None = None
+    mqtt_port: int = 1883
+    mqtt_topic: str = "omgrab/detections"
+    network_check_host: str = "dns.google"
+    network_check_port: int = 443
+    trigger_file: pathlib.Path | None = None
+
+    @property
+    def spool_dir(self) -> pathlib.Path:
+        """Where chunks are written while recording."""
+        return self.data_dir / "spool"
+
+    @property
+    def recordings_dir(self) -> pathlib.Path:
+        """Where merged recordings and their manifests go."""
+        return self.data_dir / "recordings"
+
+    @property
+    def output_dir(self) -> pathlib.Path:
+        """Where OutputManager sessions go."""
+        return self.data_dir / "output"
+
+    @property
+    def status_file(self) -> pathlib.Path:
+        """The device status JSON file for external readers."""
+        return self.data_dir / "status.json"

@@ -1,0 +1,244 @@
+"""The device application: every part of omgrab wired together on one clock.
+
+:class:`DeviceApp` builds, from an :class:`~omgrab.app.config.AppConfig`:
+
+* the capture device (simulated here; a real rig swaps in its own device) and the recorder
+  (:class:`~omgrab.runtime.recording_manager.RecordingManager`), after salvaging any recording a
+  crash left in the spool;
+* the workflow (:class:`~omgrab.workflows.StateMachine`) driven by the button loop, with LEDs and
+  buzzer on the GPIO controller (simulated unless one is given);
+* the network monitor and the device status manager, whose status is written to
+  ``status.json`` and, every second, to the OutputManager's health log;
+* the OutputManager with operator sinks (an NDJSON hub for the dashboard, MQTT if configured)
+  and the perception loop feeding it;
+* optionally the web dashboard.
+
+Start with :meth:`DeviceApp.start`, stop with :meth:`DeviceApp.stop` (stops and merges an
+active recording, drains every writer).
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+from typing import Any
+
+import omgrab
+from omgrab import clock as clock_mod
+from omgrab import devices, gpio, output, recording
+from omgrab.app import config as config_mod
+from omgrab.app import dashboard, perception
+from omgrab.cameras import base as camera_base
+from omgrab.recording import recovery
+from omgrab.runtime import (
+    device_status,
+    gpio_manager,
+    network_monitor,
+    recording_manager,
+    system_metrics,
+)
+from omgrab.workflows import state_machine
+
+logger = logging.getLogger(__name__)
+
+
+class DeviceApp:
+    """The whole device runtime.
+
+    Args:
+        config: What to build.
+        gpio_controller: LEDs/buzzer/button; a simulated controller (with the config's trigger
+            file) by default.
+        device: The capture device; a simulated one built from the config by default.
+        clock: Device clock shared by every part.
+    """
+
+    def __init__(
+        self,
+        config: config_mod.AppConfig,
+        *,
+        gpio_controller: gpio.GPIOController | None = None,
+        device: devices.SimulatedCaptureDevice | None = None,
+        clock: clock_mod.DeviceClock | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock if clock is not None else clock_mod.default_clock()
+        for directory in (config.data_dir, config.spool_dir, config.recordings_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.gpio: gpio.GPIOController = (
+            gpio_controller
+            if gpio_controller is not None
+            else gpio.SimulatedGPIOController(trigger_path=config.trigger_file)
+        )
+        self.device = device if device is not None else self._build_device()
+        self.recovered: list[pathlib.Path] = []
+        self.completed: list[pathlib.Path] = []
+        self._completed_event = threading.Condition()
+        self.recorder = self._build_recorder()
+        self.state_machine = state_machine.StateMachine(self.recorder, self.gpio)
+        self.recorder.set_on_device_unhealthy(self.state_machine.on_device_unhealthy)
+        self.recorder.set_on_recording_error(self.state_machine.on_recording_error)
+        self.ndjson = output.NdjsonHub()
+        sinks: list[output.OperatorSink] = [self.ndjson]
+        if config.mqtt_host is not None:
+            sinks.append(output.MqttSink(config.mqtt_host, config.mqtt_port, config.mqtt_topic))
+        self.output = output.OutputManager(output.OutputConfig(), sinks=sinks)
+        self.network = network_monitor.NetworkMonitor(
+            network_monitor.Config(
+                internet_check_host=config.network_check_host,
+                internet_check_port=config.network_check_port,
+            )
+        )
+        self.network.register_on_change_callback(self.state_machine.on_network_change)
+        self.status = device_status.DeviceStatusManager(
+            config.device_id,
+            omgrab.__version__,
+            config.data_dir,
+            system_metrics.LinuxSystemMetrics(),
+            enable_battery_monitor=True,
+            status_file=config.status_file,
+            devices=[self.device],
+            on_status=self._on_status,
+        )
+        self.status.set_state_machine(self.state_machine)
+        self.status.set_recording_manager(self.recorder)
+        self.status.set_network_monitor(self.network)
+        self.scan = perception.ScanLoop(
+            self.device.preview, self.output, rate_hz=config.perception_rate_hz
+        )
+        self._stop = threading.Event()
+        self._button_thread: threading.Thread | None = None
+        self._dashboard: Any = None
+        self._started = False
+        self.health_log_errors = 0
+
+    # -- construction --------------------------------------------------------------------
+
+    def _build_device(self) -> devices.SimulatedCaptureDevice:
+        cfg = self.config
+        depth = (
+            camera_base.CameraConfig(cfg.fps, cfg.depth_size[0], cfg.depth_size[1])
+            if cfg.depth_size is not None
+            else None
+        )
+        return devices.SimulatedCaptureDevice(
+            label="sim-0",
+            rgb=camera_base.CameraConfig(cfg.fps, cfg.rgb_size[0], cfg.rgb_size[1]),
+            depth=depth,
+            imu_rate_hz=cfg.imu_rate_hz,
+            clock=self.clock,
+            faults=cfg.faults,
+        )
+
+    def _build_recorder(self) -> recording_manager.RecordingManager:
+        cfg = self.config
+        cameras = self.device.cameras
+        names = list(cameras)
+        video: dict[str, recording.VideoStreamConfig] = {}
+        for name, camera in cameras.items():
+            size = camera.config
+            if name == "depth":
+                video[name] = recording.depth_stream_config(
+                    width=size.width, height=size.height, fps=size.fps
+                )
+            else:
+                video[name] = recording.rgb_stream_config(
+                    width=size.width,
+                    height=size.height,
+                    fps=size.fps,
+                    bitrate=cfg.rgb_bitrate,
+                    preset=cfg.rgb_preset,
+                )
+        sensors = self.device.sensors
+        data = {name: recording.imu_stream_config() for name in sensors}
+        return recording_manager.RecordingManager(
+            [self.device],
+            [cameras[name] for name in names],
+            names,
+            video,
+            cfg.spool_dir,
+            cfg.recordings_dir,
+            recording_manager.RecordingConfig(chunk_length_s=cfg.chunk_length_s),
+            on_recording_complete=self._on_complete,
+            sensors=list(sensors.values()),
+            sensor_stream_names=list(sensors),
+            sensor_stream_configs=data,
+            clock=self.clock,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover orphans, then start every part; the device is IDLE when this returns."""
+        if self._started:
+            raise RuntimeError("DeviceApp already started")
+        self._started = True
+        self.recovered = recovery.merge_orphaned_chunks(
+            self.config.spool_dir, self.config.recordings_dir, cleanup=True
+        )
+        for path in self.recovered:
+            logger.warning("recovered a recording interrupted by a crash: %s", path)
+        self.output.init(self.config.output_dir)
+        self.network.start()
+        self.status.start()
+        if self.config.perception:
+            self.scan.start()
+        self._button_thread = threading.Thread(
+            target=gpio_manager.button_monitor_loop,
+            args=(self.gpio, self.state_machine),
+            kwargs={"stop_event": self._stop},
+            name="button-loop",
+            daemon=True,
+        )
+        self._button_thread.start()
+        if self.config.dashboard_port is not None:
+            self._dashboard = dashboard.DashboardServer(
+                dashboard.create_app(self), self.config.dashboard_host, self.config.dashboard_port
+            )
+            self._dashboard.start()
+        self.state_machine.boot_complete()
+
+    def stop(self) -> None:
+        """Stop recording (merging it), stop every thread, drain and close every writer."""
+        self._stop.set()
+        self.state_machine.shutdown()
+        if self._button_thread is not None:
+            self._button_thread.join(5)
+        self.recorder.shutdown()
+        if self.config.perception and self._started:
+            try:
+                self.scan.stop()
+            except RuntimeError:
+                logger.exception("perception loop had failed")
+        self.status.shutdown()
+        self.network.shutdown()
+        if self._dashboard is not None:
+            self._dashboard.stop()
+        self.output.close()
+        self.device.close()
+        self.gpio.close()
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """Where the dashboard listens, once started."""
+        return self._dashboard.url if self._dashboard is not None else None
+
+    def wait_for_recordings(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` recordings were merged since start."""
+        with self._completed_event:
+            return self._completed_event.wait_for(lambda: len(self.completed) >= count, timeout)
+
+    # -- callbacks -----------------------------------------------------------------------
+
+    def _on_complete(self, path: pathlib.Path) -> None:
+        with self._completed_event:
+            self.completed.append(path)
+            self._completed_event.notify_all()
+
+    def _on_status(self, status: device_status.DeviceStatus) -> None:
+        try:
+            self.output.log_health(status)
+        except output.WriteError:
+            self.health_log_errors += 1
+            logger.exception("health log rejected a status")
