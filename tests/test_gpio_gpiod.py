@@ -234,3 +234,33 @@ def test_timer_thread_errors_are_counted_reported_and_survived() -> None:
         assert isinstance(controller.last_error, OSError)
         assert controller.thread_alive
     assert len(reported) == 2
+
+
+def test_settings_built_with_the_real_gpiod_types() -> None:
+    gpiod = pytest.importorskip("gpiod")
+    from gpiod import line_settings as real_line_settings
+
+    captured: dict[str, object] = {}
+
+    class NoChip(Exception):
+        pass
+
+    def request_lines(path: str, config: dict[object, object], consumer: str) -> object:
+        captured.update(path=path, config=config, consumer=consumer)
+        raise NoChip
+
+    spy = type("GpiodSpy", (), {"line": gpiod.line, "LineSettings": gpiod.LineSettings})()
+    spy.request_lines = request_lines  # type: ignore[attr-defined]
+    with pytest.raises(NoChip):
+        gpio.GpiodController(gpiod_module=spy, start_thread=False)
+    config = captured["config"]
+    assert isinstance(config, dict)
+    assert set(config) == {(17, 27, 22), 18, 23}
+    for settings in config.values():
+        assert isinstance(settings, gpiod.LineSettings)
+        # the library's own conversion to its C extension accepts every field
+        real_line_settings._line_settings_to_ext(settings)
+    assert config[23].direction is gpiod.line.Direction.INPUT
+    assert config[23].bias is gpiod.line.Bias.PULL_UP
+    assert config[23].debounce_period == datetime.timedelta(milliseconds=10)
+    assert captured["consumer"] == "omgrab"

@@ -70,7 +70,7 @@ class GpiodController:
         gpiod_module: Any = None,
         clock: remote.MonotonicClock | None = None,
         start_thread: bool = True,
-        button_sample_interval_s: float = 0.005,
+        button_sample_interval_s: float = 0.01,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         if not button_sample_interval_s > 0:
