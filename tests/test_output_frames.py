@@ -183,9 +183,8 @@ def test_bad_frames_raise_naming_the_problem(
 def test_bad_ids_and_levels(
     tmp_path: pathlib.Path, frame_id: object, level: object, message: str
 ) -> None:
-    with output.OutputManager(output_dir=tmp_path) as m:
-        with pytest.raises(ValueError, match=message):
-            m.record_frame(solid(4, 4, (0, 0, 0)), frame_id, level)  # type: ignore[arg-type]
+    with output.OutputManager(output_dir=tmp_path) as m, pytest.raises(ValueError, match=message):
+        m.record_frame(solid(4, 4, (0, 0, 0)), frame_id, level)  # type: ignore[arg-type]
 
 
 def test_frames_are_copied_so_callers_may_reuse_buffers(tmp_path: pathlib.Path) -> None:

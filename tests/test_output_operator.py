@@ -86,9 +86,8 @@ def test_reports_use_the_yolo_schema(tmp_path: pathlib.Path) -> None:
     ],
 )
 def test_bad_operator_input(tmp_path: pathlib.Path, bad: object, message: str) -> None:
-    with output.OutputManager(output_dir=tmp_path) as m:
-        with pytest.raises(ValueError, match=message):
-            m.report_to_operator(bad)  # type: ignore[arg-type]
+    with output.OutputManager(output_dir=tmp_path) as m, pytest.raises(ValueError, match=message):
+        m.report_to_operator(bad)  # type: ignore[arg-type]
 
 
 def test_detection_validates_its_fields() -> None:

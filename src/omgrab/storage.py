@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -252,21 +253,19 @@ class StorageMonitor:
     def _log_transition(
         self, old: StorageLevel, new: StorageLevel, reading: StorageReading
     ) -> None:
-        pct = reading.free_pct
+        pct = math.floor(reading.free_pct)  # 19.9 % is reported as 19 %, never 20 %
         if new == StorageLevel.DETECTION_ONLY:
             logger.warning(
-                "%s %.0f%% free, stopping frame recording (detection-only mode)", self._name, pct
+                "%s %d%% free, stopping frame recording (detection-only mode)", self._name, pct
             )
         elif new == StorageLevel.REDUCE and old == StorageLevel.OK:
-            logger.warning("%s %.0f%% free, reducing to L1 recording only", self._name, pct)
+            logger.warning("%s %d%% free, reducing to L1 recording only", self._name, pct)
         elif new == StorageLevel.REDUCE:
             logger.info(
-                "%s %.0f%% free, storage recovering: L1 frame recording resumed", self._name, pct
+                "%s %d%% free, storage recovering: L1 frame recording resumed", self._name, pct
             )
         else:
-            logger.info(
-                "%s %.0f%% free, storage recovered: full recording resumed", self._name, pct
-            )
+            logger.info("%s %d%% free, storage recovered: full recording resumed", self._name, pct)
 
     @property
     def level(self) -> StorageLevel:
