@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import errno
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from omgrab.runtime import ina219
 from omgrab.testing import ina219_twin
@@ -110,3 +112,37 @@ def test_reset_bit_restores_power_on_values() -> None:
     driver.write_register(ina219.REG_CONFIG, ina219.CONFIG_RESET_BIT)
     assert chip.config == ina219.POWER_ON_CONFIG
     assert not driver.is_configured()
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(
+    volts=st.floats(min_value=0.0, max_value=26.0),
+    amps=st.floats(min_value=-31.0, max_value=31.0),
+)
+def test_driver_recovers_what_the_twin_simulates(volts: float, amps: float) -> None:
+    adapter, _ = ina219_twin.ups_hat_b(bus_voltage_v=volts, current_a=amps)
+    driver = ina219.INA219(adapter.open(1), 0x42)
+    driver.configure()
+    reading = driver.read()
+    assert reading.bus_voltage_v == pytest.approx(volts, abs=0.002 + 1e-9)
+    assert reading.shunt_voltage_v == pytest.approx(amps * 0.01, abs=5e-6 + 1e-12)
+    # current register: shunt quantised to 10 uV then truncated to whole current LSBs; above
+    # ~5 A the chip's math overflows and the driver falls back to the shunt voltage
+    if abs(amps) < 4.99:
+        assert reading.overflow is False
+    elif abs(amps) > 5.0:
+        assert reading.overflow is True
+    assert reading.current_a == pytest.approx(amps, abs=0.0005 + 2 * LSB)
+    assert reading.power_w == pytest.approx(abs(amps) * volts, abs=0.05 + 0.001 * abs(amps * volts))
+
+
+def test_current_overflow_falls_back_to_shunt_voltage() -> None:
+    adapter, _ = ina219_twin.ups_hat_b(bus_voltage_v=7.0, current_a=6.0)
+    driver = ina219.INA219(adapter.open(1), 0x42)
+    driver.configure()
+    assert driver.read_register(ina219.REG_BUS_VOLTAGE) & 0x1  # OVF
+    assert ina219.decode_current(driver.read_register(ina219.REG_CURRENT), LSB) < 5.0
+    reading = driver.read()
+    assert reading.overflow is True
+    assert reading.current_a == pytest.approx(6.0)
+    assert reading.power_w == pytest.approx(42.0)

@@ -264,3 +264,9 @@ def test_settings_built_with_the_real_gpiod_types() -> None:
     assert config[23].bias is gpiod.line.Bias.PULL_UP
     assert config[23].debounce_period == datetime.timedelta(milliseconds=10)
     assert captured["consumer"] == "omgrab"
+
+
+def test_missing_gpiod_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gpiod", None)  # makes "import gpiod" fail
+    with pytest.raises(gpio.GPIOUnavailableError, match="gpiod>=2"):
+        gpio.GpiodController(start_thread=False)

@@ -158,3 +158,17 @@ def test_wait_for_led_across_threads() -> None:
     threading.Timer(0.01, controller.buzz, args=([0.1],)).start()
     assert controller.wait_for_buzz(1, timeout_s=5.0)
     setter.join()
+
+
+def test_histories_are_bounded(gpio_clock: clock.ManualTimeSource) -> None:
+    controller = gpio.SimulatedGPIOController(gpio_clock, history_limit=3)
+    for index in range(5):
+        controller.set_led(LED.STATUS, S.ON if index % 2 == 0 else S.OFF)
+        controller.buzz([0.01 * (index + 1)])
+        controller.tap()
+        gpio_clock.advance(1.0)
+    assert [state for _, state in controller.led_history(LED.STATUS)] == [S.ON, S.OFF, S.ON]
+    assert [pattern for _, pattern in controller.buzz_history] == [(0.03,), (0.04,), (0.05,)]
+    assert controller.buzz_calls == 5
+    assert len(controller.button_history) == 3
+    assert controller.wait_for_buzz(5, timeout_s=0.0)

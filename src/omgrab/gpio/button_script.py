@@ -111,9 +111,10 @@ class ButtonTimeline:
         if index == 0:
             return False
         if index > 1:
+            # Edges before the one in force can never matter again.
             del self._times[: index - 1]
             del self._levels[: index - 1]
-        return self._levels[0] if index >= 1 else False
+        return self._levels[0]
 
     def last_edge_time(self) -> float | None:
         """Return the time of the latest scheduled edge, or None if there is none."""

@@ -7,6 +7,7 @@ sleeps. Blink and buzzer levels are computed from the same timing rules as the g
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import threading
@@ -24,6 +25,8 @@ class SimulatedGPIOController:
         trigger_path: Optional trigger file for remote presses (see :mod:`omgrab.gpio.remote`).
         timings: Durations of synthesised presses (``tap``, ``double_tap``, remote presses).
         trigger_poll_interval_s: Minimum time between two looks at the trigger file.
+        history_limit: How many entries each history keeps (oldest dropped), so that a
+            simulated controller can also run a long demo.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class SimulatedGPIOController:
         trigger_path: str | os.PathLike[str] | None = None,
         timings: button_script.PressTimings | None = None,
         trigger_poll_interval_s: float = 0.1,
+        history_limit: int = 10_000,
     ) -> None:
         self._clock = clock if clock is not None else remote.system_clock()
         self._timings = timings if timings is not None else button_script.PressTimings()
@@ -41,13 +45,16 @@ class SimulatedGPIOController:
         now = self._clock.monotonic()
         self._led_state = {led: controller.LEDState.OFF for led in controller.LED}
         self._led_since = {led: now for led in controller.LED}
-        self._led_history: dict[controller.LED, list[tuple[float, controller.LEDState]]] = {
-            led: [] for led in controller.LED
-        }
+        self._led_history: dict[
+            controller.LED, collections.deque[tuple[float, controller.LEDState]]
+        ] = {led: collections.deque(maxlen=history_limit) for led in controller.LED}
         self._pattern: tuple[float, ...] = ()
         self._pattern_since = now
-        self._buzz_history: list[tuple[float, tuple[float, ...]]] = []
-        self._timeline = button_script.ButtonTimeline()
+        self._buzz_history: collections.deque[tuple[float, tuple[float, ...]]] = collections.deque(
+            maxlen=history_limit
+        )
+        self._buzz_calls = 0
+        self._timeline = button_script.ButtonTimeline(history_limit)
         self._watcher = (
             remote.TriggerFileWatcher(trigger_path, trigger_poll_interval_s)
             if trigger_path is not None
@@ -85,6 +92,7 @@ class SimulatedGPIOController:
             self._pattern = checked
             self._pattern_since = now
             self._buzz_history.append((now, checked))
+            self._buzz_calls += 1
             self._changed.notify_all()
 
     def is_button_pressed(self) -> bool:
@@ -136,6 +144,12 @@ class SimulatedGPIOController:
         with self._changed:
             return list(self._buzz_history)
 
+    @property
+    def buzz_calls(self) -> int:
+        """How many times ``buzz`` was called (not bounded by the history limit)."""
+        with self._changed:
+            return self._buzz_calls
+
     def led_level(self, led: controller.LED) -> bool:
         """Return whether ``led`` is lit right now (blinking evaluated on the clock)."""
         with self._changed:
@@ -166,7 +180,7 @@ class SimulatedGPIOController:
             True if it was within ``timeout_s``.
         """
         with self._changed:
-            return self._changed.wait_for(lambda: len(self._buzz_history) >= count, timeout_s)
+            return self._changed.wait_for(lambda: self._buzz_calls >= count, timeout_s)
 
     # -- button script --------------------------------------------------------------------
 

@@ -163,7 +163,8 @@ class Reading:
         shunt_voltage_v: Voltage across the shunt in volts (signed).
         current_a: Current in amperes (signed; positive into VIN+).
         power_w: Power in watts.
-        overflow: The chip's math overflow flag (current/power out of range).
+        overflow: The chip's math overflow flag (current/power out of range); current and
+            power are then computed from the shunt and bus voltages instead.
     """
 
     bus_voltage_v: float
@@ -199,6 +200,7 @@ class INA219:
         self._address = address
         self._calibration = calibration & 0xFFFE  # bit 0 of the register is always 0
         self._config = config & 0x7FFF
+        self._shunt_ohms = shunt_ohms
         self._lsb_a = current_lsb_a(self._calibration, shunt_ohms)
 
     @property
@@ -241,10 +243,21 @@ class INA219:
         bus = self.read_register(REG_BUS_VOLTAGE)
         current = self.read_register(REG_CURRENT)
         power = self.read_register(REG_POWER)
+        bus_v = decode_bus_voltage(bus)
+        shunt_v = decode_shunt_voltage(shunt)
+        overflow = bool(bus & 0x1)
+        if overflow:
+            # The chip's current/power math saturated (above ~5 A with the UPS HAT B
+            # calibration); the shunt voltage still holds the truth up to the PGA range.
+            current_a = shunt_v / self._shunt_ohms
+            power_w = abs(current_a) * bus_v
+        else:
+            current_a = decode_current(current, self._lsb_a)
+            power_w = decode_power(power, self._lsb_a)
         return Reading(
-            bus_voltage_v=decode_bus_voltage(bus),
-            shunt_voltage_v=decode_shunt_voltage(shunt),
-            current_a=decode_current(current, self._lsb_a),
-            power_w=decode_power(power, self._lsb_a),
-            overflow=bool(bus & 0x1),
+            bus_voltage_v=bus_v,
+            shunt_voltage_v=shunt_v,
+            current_a=current_a,
+            power_w=power_w,
+            overflow=overflow,
         )
