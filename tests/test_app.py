@@ -1,0 +1,154 @@
+"""The device application end to end: demo job, dashboard over real HTTP, page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import threading
+
+import httpx
+import orjson
+import pytest
+
+from omgrab.app import config as config_mod
+from omgrab.app import demo, device_app
+from omgrab.workflows import states
+
+
+def small_config(tmp_path: pathlib.Path, **overrides) -> config_mod.AppConfig:
+    config = config_mod.AppConfig(
+        data_dir=tmp_path / "data",
+        device_id="test-rig",
+        rgb_size=(320, 200),
+        depth_size=(160, 100),
+        chunk_length_s=0.5,
+        rgb_preset="ultrafast",
+        rgb_bitrate=500_000,
+        network_check_host="localhost",
+        network_check_port=9,
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def ffprobe_streams(path: pathlib.Path) -> list[dict]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)["streams"]
+
+
+def test_demo_records_merges_and_persists_perception_output(tmp_path) -> None:
+    report = demo.run_demo(small_config(tmp_path), seconds=1.5)
+    assert [s.name for s in report.streams] == ["rgb", "depth", "imu"]
+    assert [s["codec_name"] for s in ffprobe_streams(report.recording)] == ["h264", "ffv1", "ass"]
+    rgb = report.streams[0]
+    assert rgb.packets >= 25 and rgb.dropped == 0
+    assert report.chunks >= 3 * 3  # three streams, at least three 0.5 s chunks each
+    assert report.detections > 0 and report.frames > 0
+    assert report.gimbal_lines > 0 and report.health_lines >= 1
+    assert report.output_errors == 0
+    assert report.final_state == "idle"
+    health = [orjson.loads(line) for line in (report.output_session / "health.jsonl").open("rb")]
+    assert health[-1]["device_id"] == "test-rig"
+    status = json.loads(report.status_file.read_text())
+    assert status["device_id"] == "test-rig"
+
+
+def test_app_start_recovers_a_crashed_recording(tmp_path) -> None:
+    config = small_config(tmp_path, perception=False)
+    first = device_app.DeviceApp(config)
+    first.start()
+    assert first.recorder.start_recording()
+    recording_id = first.recorder.active_recording_id
+    session = first.recorder.active_session
+    assert session is not None
+    threading.Event().wait(0.8)
+    # Simulate a crash: the spool is left as a killed process leaves it, nothing merged.
+    spool_copy = tmp_path / "crashed"
+    shutil.copytree(session.recording_dir, spool_copy)
+    first.stop()
+    for path in (config.recordings_dir).glob(f"{recording_id}.*"):
+        path.unlink()
+    shutil.rmtree(config.spool_dir / recording_id, ignore_errors=True)
+    shutil.copytree(spool_copy, config.spool_dir / recording_id)
+    (config.spool_dir / recording_id / "COMPLETE").unlink(missing_ok=True)
+
+    second = device_app.DeviceApp(config)
+    second.start()
+    try:
+        assert [p.name for p in second.recovered] == [f"{recording_id}.mkv"]
+        manifest = json.loads((config.recordings_dir / f"{recording_id}.json").read_text())
+        assert manifest["recovered"] is True
+    finally:
+        second.stop()
+
+
+@pytest.fixture
+def running_app(tmp_path):
+    app = device_app.DeviceApp(small_config(tmp_path, dashboard_port=0))
+    app.start()
+    yield app
+    app.stop()
+
+
+def test_dashboard_serves_status_button_preview_and_detections(running_app) -> None:
+    url = running_app.dashboard_url
+    assert url is not None
+    with httpx.Client(base_url=url, timeout=10) as client:
+        status = client.get("/api/status").json()
+        assert status["state"] == "idle"
+        assert status["device"]["device_id"] == "test-rig"
+        assert client.post("/api/button/bogus").status_code == 400
+        pressed = client.post("/api/button/short").json()
+        assert pressed["state"] == "recording"
+        preview = client.get("/api/preview.jpg")
+        assert preview.status_code == 200 and preview.content[:2] == b"\xff\xd8"
+        with client.stream("GET", "/api/detections") as stream:
+            lines = stream.iter_lines()
+            assert json.loads(next(lines)) == {"hello": "omgrab detections"}
+            report = json.loads(next(lines))
+        assert set(report["detections"][0]) >= {"centerX", "centerY", "classNum", "label"}
+        assert client.post("/api/button/short").json()["state"] == "idle"
+        assert running_app.wait_for_recordings(1, 30)
+        recordings = client.get("/api/recordings").json()
+        assert recordings[0]["recording_id"] == running_app.completed[0].stem
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make test installs it)")
+def test_dashboard_page_renders_live_status_in_chromium(running_app, tmp_path) -> None:
+    running_app.state_machine.handle_short_press()
+    assert running_app.state_machine.state is states.WorkflowState.RECORDING
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--virtual-time-budget=4000",
+            "--dump-dom",
+            running_app.dashboard_url + "/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    dom = result.stdout
+    assert 'id="state">recording<' in dom, dom[-2000:]
+    assert 'id="device-id">test-rig<' in dom
+    assert "% free" in dom
