@@ -24,6 +24,7 @@ import dataclasses
 import fractions
 import os
 import sys
+import threading
 import traceback
 from multiprocessing import connection
 from typing import Any
@@ -34,6 +35,9 @@ import numpy as np
 from omgrab.recording import frame_ring
 
 TIME_BASE = fractions.Fraction(1, 1000)
+
+#: Suffix of a chunk file until its first packet is written.
+PART_SUFFIX = ".part"
 
 #: Input pixel format names in ``VideoStreamConfig`` that FFmpeg spells differently.
 _FFMPEG_PIXEL_FORMAT = {"gray8": "gray"}
@@ -52,7 +56,9 @@ class WorkerSpec:
         directory: Directory of this stream's chunk files.
         ext: Chunk file extension without the dot.
         ring: The shared-memory ring to drain.
-        cluster_time_limit_ms: Matroska cluster time limit.
+        cluster_time_limit_ms: Matroska cluster time limit (0: a cluster per packet).
+        fsync_interval_ms: How often the open chunk is fsynced (0: never), which bounds
+            what a power loss can take.
     """
 
     stream_name: str
@@ -61,23 +67,37 @@ class WorkerSpec:
     directory: str
     ext: str
     ring: frame_ring.RingSpec
-    cluster_time_limit_ms: int = 100
+    cluster_time_limit_ms: int = 0
+    fsync_interval_ms: int = 100
 
 
 class _Chunk:
-    """One open chunk file with its single stream."""
+    """One open chunk file with its single stream.
+
+    Crash safety: the Matroska muxer keeps the cluster it is filling in memory and writes it
+    when the next packet (with a later timestamp, ``cluster_time_limit`` 0) starts a new
+    cluster. So after every packet an *empty* packet 1 ms later is muxed: it ends the cluster
+    (flushed to the file at once with ``flush_packets``) and is itself never written. Every
+    packet is therefore in the file when ``mux`` returns.
+
+    The file is created as ``<chunk_id>.<ext>.part`` and renamed once its first packet is in
+    it, so a ``.mkv`` chunk file is always demuxable; a ``.part`` file left by a crash holds
+    no packet.
+    """
 
     def __init__(self, spec: WorkerSpec, chunk_id: str) -> None:
         self.chunk_id = chunk_id
         self.file = f"{chunk_id}.{spec.ext}"
         self.path = os.path.join(spec.directory, self.file)
+        self.part_path = self.path + PART_SUFFIX
+        self.renamed = False
         self.frames = 0
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self._kind = spec.kind
         cfg = spec.config
         self.container: Any = av.open(
-            self.path,
+            self.part_path,
             "w",
             format="matroska",
             container_options={
@@ -113,10 +133,24 @@ class _Chunk:
         if packet.pts is None:
             return
         pts = int(packet.pts)
+        pad = av.Packet(b"")
+        pad.pts = pts + 1
+        pad.dts = pts + 1
+        pad.time_base = TIME_BASE
+        pad.stream = self.stream
+        self.container.mux(pad)  # ends (and so writes out) the cluster holding ``packet``
         self.frames += 1
         if self.first_pts is None:
             self.first_pts = pts
         self.last_pts = pts
+        if not self.renamed:
+            self.rename()
+
+    def rename(self) -> None:
+        """Give the file its final name (once it holds a packet, or once closed)."""
+        os.replace(self.part_path, self.path)
+        self.renamed = True
+        _fsync_directory(os.path.dirname(self.path))
 
     def encode(self, frame: Any) -> list[int]:
         """Encode and mux one video frame; return the pts of packets written."""
@@ -146,6 +180,8 @@ class _Chunk:
                     written.append(int(packet.pts))
         finally:
             self.container.close()
+            if not self.renamed:
+                self.rename()
         return written
 
     def summary(self) -> dict[str, Any]:
@@ -156,6 +192,71 @@ class _Chunk:
             "first_pts_ms": self.first_pts,
             "last_pts_ms": self.last_pts,
         }
+
+
+def _fsync_file(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory: str) -> None:
+    _fsync_file(directory)
+
+
+class _Syncer:
+    """Background thread fsyncing the open chunk file every ``interval_s`` (power-loss bound).
+
+    It opens its own descriptor of the chunk file (fsync of any descriptor flushes the file's
+    data); ``os.fsync`` releases the GIL, so encoding goes on meanwhile.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._lock = threading.Lock()  # guards _fd
+        self._fd: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chunk-fsync", daemon=True)
+        self.errors = 0
+        if interval_s > 0:
+            self._thread.start()
+
+    def follow(self, path: str | None) -> None:
+        """Fsync ``path`` from now on (None: nothing)."""
+        fd = None
+        if path is not None and self._interval_s > 0:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                self.errors += 1
+        with self._lock:
+            old, self._fd = self._fd, fd
+        if old is not None:
+            os.close(old)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            with self._lock:
+                fd = self._fd
+                if fd is None:
+                    continue
+                try:
+                    os.fsync(fd)
+                except OSError:
+                    self.errors += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        self.follow(None)
 
 
 def check_codec(kind: str, config: dict[str, Any]) -> None:
@@ -191,6 +292,7 @@ class _Worker:
         self.ring = frame_ring.FrameRing.attach(spec.ring)
         self.header = self.ring.header
         self.chunk: _Chunk | None = None
+        self.syncer = _Syncer(spec.fsync_interval_ms / 1000.0)
         cfg = spec.config
         if spec.kind == "video":
             from omgrab.recording import config as config_mod
@@ -228,12 +330,18 @@ class _Worker:
         if chunk is None:
             return
         self.chunk = None
-        self._record_written(chunk.close())
+        try:
+            self._record_written(chunk.close())
+        finally:
+            self.syncer.follow(None)
+        if self.spec.fsync_interval_ms > 0:
+            _fsync_file(chunk.path)
         self.send("chunk_closed", chunk.summary())
 
     def open_chunk(self, chunk_id: str) -> None:
         self.close_chunk()
         self.chunk = _Chunk(self.spec, chunk_id)
+        self.syncer.follow(self.chunk.part_path)
         self.header[frame_ring.CHUNKS_FIELD] += 1
         self.send("chunk_opened", {"chunk_id": chunk_id, "file": self.chunk.file})
 
@@ -297,6 +405,7 @@ class _Worker:
                 self.drain()
                 break
         self.close_chunk()
+        self.syncer.stop()
 
 
 def run_worker(

@@ -139,7 +139,11 @@ class ChunkedWriter:
             listed in ``recording.json``.
         max_buffer_bytes_per_stream: Memory cap of a video stream's ring (see module doc).
         put_timeout_s: How long ``put`` waits for a free slot before dropping the item.
-        cluster_time_limit_ms: Matroska cluster length; bounds what a crash can lose.
+        cluster_time_limit_ms: Matroska ``cluster_time_limit`` (0..100). The default 0 gives
+            every packet its own cluster, written out as soon as it is muxed (see
+            ``stream_worker._Chunk``), so a SIGKILL loses only what the encoder still holds.
+        fsync_interval_ms: How often each worker fsyncs its open chunk (0: never); bounds
+            what a power loss can take.
         start_timeout_s: Longest wait for the worker processes to come up in ``start()``.
         stop_timeout_s: Longest wait for the workers to drain in ``stop()``; a worker still
             running then is killed (its chunk stays readable up to the kill).
@@ -161,7 +165,8 @@ class ChunkedWriter:
         devices: Sequence[Any] | None = None,
         max_buffer_bytes_per_stream: int = DEFAULT_MAX_BUFFER_BYTES_PER_STREAM,
         put_timeout_s: float = 0.5,
-        cluster_time_limit_ms: int = 100,
+        cluster_time_limit_ms: int = 0,
+        fsync_interval_ms: int = 100,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 60.0,
     ) -> None:
@@ -173,10 +178,12 @@ class ChunkedWriter:
             raise ValueError(
                 f"max_encoder_queue_size must be an int >= 1, got {max_encoder_queue_size!r}"
             )
-        if not 1 <= cluster_time_limit_ms <= 100:
+        if not 0 <= cluster_time_limit_ms <= 100:
             raise ValueError(
-                f"cluster_time_limit_ms must be within 1..100, got {cluster_time_limit_ms!r}"
+                f"cluster_time_limit_ms must be within 0..100, got {cluster_time_limit_ms!r}"
             )
+        if fsync_interval_ms < 0:
+            raise ValueError(f"fsync_interval_ms must be >= 0, got {fsync_interval_ms!r}")
         if not put_timeout_s >= 0:
             raise ValueError(f"put_timeout_s must be >= 0, got {put_timeout_s!r}")
         if max_buffer_bytes_per_stream < 1:
@@ -214,6 +221,7 @@ class ChunkedWriter:
         self._max_buffer = max_buffer_bytes_per_stream
         self._put_timeout_s = put_timeout_s
         self._cluster_ms = cluster_time_limit_ms
+        self._fsync_ms = fsync_interval_ms
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._lock = threading.Lock()  # guards stream error/chunk state, _errors, stats file
@@ -406,6 +414,7 @@ class ChunkedWriter:
             ext=CHUNK_EXT,
             ring=ring.spec,
             cluster_time_limit_ms=self._cluster_ms,
+            fsync_interval_ms=self._fsync_ms,
         )
         process = ctx.Process(
             target=stream_worker.run_worker,

@@ -1,0 +1,212 @@
+"""SIGKILL campaign: after a kill at a random moment at most 0.2 s per stream is unreadable.
+
+A recorder subprocess (``test_recording_crash_recorder``) records in real time and prints the
+pts of every item once ``put`` returned. The whole process group (recorder, forkserver and
+encoder processes: as in a power loss) is killed with SIGKILL at a random moment; then every
+chunk of every stream is demuxed (and video decoded) packet by packet with PyAV and the last
+readable pts of each stream must be within 200 ms of the last pts reported handed over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import av
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+BOUND_MS = 200
+STREAMS = ("rgb", "depth", "imu")
+
+
+@dataclasses.dataclass
+class StreamReadback:
+    pts: list[int]
+    chunks: int
+    decoded: int
+
+
+class Recorder:
+    """The recorder subprocess with a thread collecting its progress lines."""
+
+    def __init__(self, spool: pathlib.Path, name: str, size: str, seconds: float) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.test_recording_crash_recorder",
+                str(spool),
+                name,
+                size,
+                str(seconds),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: kill it all at once
+        )
+        self.ready = threading.Event()
+        self.first_item = threading.Event()
+        self.reported: list[int] = []
+        self.worker_pids: list[int] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line.startswith("pids "):
+                self.worker_pids = [int(p) for p in line[5:].split(",")]
+            elif line == "ready":
+                self.ready.set()
+            elif line.isdigit():
+                with self._lock:
+                    self.reported.append(int(line))
+                self.first_item.set()
+
+    def kill_group(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def kill_main_only(self) -> None:
+        self.proc.kill()
+
+    def finish(self) -> tuple[list[int], str]:
+        self.proc.wait(30)
+        self._reader.join(10)
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read()
+        with self._lock:
+            return list(self.reported), err
+
+
+def remove_leftover_shared_memory(pid: int) -> None:
+    """Shared memory of a SIGKILLed recorder is never unlinked by it: remove it here."""
+    for path in glob.glob(f"/dev/shm/omgrab-{pid}-*"):
+        os.unlink(path)
+
+
+def read_back(directory: pathlib.Path, stream: str) -> StreamReadback:
+    """Demux (and decode, for video) every chunk packet by packet; fail on any error."""
+    pts: list[int] = []
+    decoded = 0
+    files = sorted((directory / stream).glob("*.mkv"))
+    for path in files:
+        with av.open(str(path)) as container:
+            st = container.streams[0]
+            first = True
+            for packet in container.demux(st):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                if first:
+                    assert packet.is_keyframe, f"{path} does not start with a keyframe"
+                    first = False
+                if st.type == "video":
+                    decoded += len(st.codec_context.decode(packet))
+                pts.append(int(packet.pts))
+    assert pts == sorted(pts) and len(set(pts)) == len(pts), f"{stream}: pts not increasing"
+    return StreamReadback(pts=pts, chunks=len(files), decoded=decoded)
+
+
+def run_campaign(
+    tmp_path: pathlib.Path, size: str, kill_points_s: list[float], whole_group: bool = True
+) -> list[dict[str, int]]:
+    losses = []
+    for n, kill_after in enumerate(kill_points_s):
+        name = f"rec-{size}-{n}"
+        recorder = Recorder(tmp_path, name, size, seconds=60)
+        try:
+            assert recorder.ready.wait(60), "recorder did not start"
+            assert recorder.first_item.wait(10), "recorder produced nothing"
+            # Kill at a random moment measured from the first item handed over.
+            time.sleep(kill_after)
+        finally:
+            if whole_group:
+                recorder.kill_group()
+            else:
+                recorder.kill_main_only()
+        reported, stderr = recorder.finish()
+        remove_leftover_shared_memory(recorder.proc.pid)
+        assert reported, f"no item reported before the kill; stderr: {stderr}"
+        last_handed = reported[-1]
+        directory = tmp_path / name
+        if not whole_group:
+            # Orphaned workers notice the lost parent, drain and close their chunks.
+            deadline = time.monotonic() + 20
+            while any(_alive(pid) for pid in recorder.worker_pids):
+                assert time.monotonic() < deadline, "orphaned workers did not finish"
+                time.sleep(0.05)
+        loss = {"kill_after_ms": round(kill_after * 1000), "last_handed_ms": last_handed}
+        for stream in STREAMS:
+            back = read_back(directory, stream)
+            assert back.pts, f"{name}/{stream}: nothing readable (stderr: {stderr})"
+            assert back.chunks == last_handed // 1000 + 1 or back.chunks == back.pts[-1] // 1000 + 1
+            if stream != "imu":
+                assert back.decoded >= len(back.pts) - 2, f"{name}/{stream}: undecodable packets"
+            lost = last_handed - back.pts[-1]
+            loss[stream] = lost
+            assert lost <= BOUND_MS, (
+                f"{name}/{stream}: killed after {kill_after:.2f} s, last handed pts "
+                f"{last_handed} ms, last readable {back.pts[-1]} ms: {lost} ms lost"
+            )
+            assert back.pts == [40 * i for i in range(len(back.pts))], (
+                f"{name}/{stream}: a gap in the readable packets"
+            )
+        losses.append(loss)
+    return losses
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie left unreaped by a container's init counts as gone)."""
+    try:
+        status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "\nState:\tZ" not in status
+
+
+def kill_points(seed: int, count: int, low: float, high: float) -> list[float]:
+    rng = random.Random(seed)
+    points = [rng.uniform(low, high) for _ in range(count)]
+    points[0] = min(points[0], 0.7)  # always at least one kill inside the first chunk
+    return points
+
+
+def test_sigkill_small_frames_loses_at_most_200ms(tmp_path: pathlib.Path) -> None:
+    losses = run_campaign(tmp_path, "small", kill_points(1, 5, 0.2, 2.6))
+    print("losses (ms):", losses)
+
+
+def test_sigkill_reference_size_loses_at_most_200ms(tmp_path: pathlib.Path) -> None:
+    losses = run_campaign(tmp_path, "reference", [1.3])
+    print("losses (ms):", losses)
+
+
+def test_sigkill_of_the_app_process_alone_lets_workers_finish_the_files(
+    tmp_path: pathlib.Path,
+) -> None:
+    losses = run_campaign(tmp_path, "small", [0.8, 1.7], whole_group=False)
+    for loss in losses:  # every item handed over reached the files
+        assert all(loss[s] == 0 for s in STREAMS), losses
+    for path in sorted(tmp_path.glob("*/*/*.mkv")):  # and every chunk was closed properly
+        out = subprocess.run(["mkvmerge", "-J", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, f"{path}: {out.stdout}"
+
+
+@pytest.mark.slow
+def test_sigkill_campaign_long(tmp_path: pathlib.Path) -> None:
+    losses = run_campaign(tmp_path, "small", kill_points(2, 40, 0.05, 3.5))
+    losses += run_campaign(tmp_path, "reference", kill_points(3, 6, 0.2, 3.5))
+    worst = {s: max(loss[s] for loss in losses) for s in STREAMS}
+    print("worst loss (ms):", worst)
