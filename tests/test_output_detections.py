@@ -92,7 +92,7 @@ def test_line_format_round_trips_and_timestamp_added(
     objs = output.read_jsonl(pathlib.Path(mgr.session_dir or "", manager.DETECTIONS_FILE))
     assert objs[0]["frame_id"] == 2**64 - 1
     assert objs[0]["note"] == "ünïcode"
-    assert objs[0]["timestamp"] == "2023-11-14T22:13:20+00:00"  # ManualTimeSource's wall
+    assert objs[0]["timestamp"] == "2023-11-14T22:13:20.000000+00:00"  # ManualTimeSource's wall
     assert "timestamp" not in entry  # caller's dict untouched
     assert objs[1]["timestamp"] == "given"
     assert objs[2]["label"] == "car" and objs[2]["bbox"] == [1, 2, 3, 4]

@@ -139,7 +139,7 @@ def test_health_accepts_dicts_and_nested_dataclasses(tmp_path: pathlib.Path) -> 
         path = pathlib.Path(m.session_dir or "", manager.HEALTH_FILE)
     first, second, third = output.read_jsonl(path)
     assert first == {
-        "timestamp": "2023-11-14T22:13:20+00:00",
+        "timestamp": "2023-11-14T22:13:20.000000+00:00",
         "cpu_temp_c": 51.5,
         "battery_pct": None,
     }
@@ -179,7 +179,7 @@ def test_gimbal_log_lines_are_timestamped_and_escaped(tmp_path: pathlib.Path) ->
         text = pathlib.Path(m.session_dir or "", manager.GIMBAL_FILE).read_text()
     lines = text.splitlines()
     assert lines == [
-        "2023-11-14T22:13:20+00:00 PAN 12.5 TILT -3",
+        "2023-11-14T22:13:20.000000+00:00 PAN 12.5 TILT -3",
         "2023-11-14T22:13:20.250000+00:00 evil\\nSECOND LINE\\r\\\\n\\ttab",
         "2023-11-14T22:13:20.250000+00:00 ",
     ]

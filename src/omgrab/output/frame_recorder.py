@@ -247,6 +247,12 @@ class FrameRecorder:
             logger.info("Frame recording resumed: %.0f%% free", reading.free_pct)
         return self._monitor.level < storage.StorageLevel.DETECTION_ONLY
 
+    @property
+    def outstanding(self) -> int:
+        """Frames queued or being encoded right now."""
+        with self._lock:
+            return self._outstanding
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until every queued frame has been written or failed; False on timeout."""
         with self._done:

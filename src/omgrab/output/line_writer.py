@@ -81,6 +81,7 @@ class LineWriter:
         self._retry: list[bytes] = []
         self._retry_bytes = 0
         self._in_error = False
+        self._last_yield = 0.0
         self.lines_submitted = 0
         self.lines_written = 0
         self.lines_lost = 0
@@ -162,8 +163,12 @@ class LineWriter:
             if n == self._flush_every:
                 # Hand the GIL to the writer now rather than at the next switch interval
                 # (5 ms), so a bursty producer does not pile more lines on top of a due
-                # batch: this keeps crash loss near the flush_every bound.
-                time.sleep(0)
+                # batch: this keeps crash loss near the flush_every bound. At most once per
+                # millisecond, so a producer logging flat out still gets big batches.
+                now = time.monotonic()
+                if now - self._last_yield >= 0.001:
+                    self._last_yield = now
+                    time.sleep(0)
 
     def poll(self) -> None:
         """Make the writer re-check its flush rules now (e.g. after advancing a manual clock)."""
@@ -273,12 +278,12 @@ class LineWriter:
             if self._fsync:
                 os.fsync(self._fd)
         except OSError as exc:
-            self.write_errors += 1
-            self.last_error = exc
             rest = bytes(view[written:])
             if not self._in_error:
                 logger.error("%s write failed: %s", self._name, exc.strerror or exc)
             self._in_error = True
+            self.last_error = exc
+            self.write_errors += 1  # counted after logging: a reader seeing it sees the log
             self._keep_for_retry(rest)
             self.bytes_written += written
             self._count_written(data[:written].count(b"\n") if written else 0)

@@ -192,12 +192,19 @@ def _is_np_int(value: object) -> bool:
 
 def check_uint64(name: str, value: object) -> int:
     """Return ``value`` as an int if it is an integer in [0, 2**64), else raise ``ValueError``."""
+    if type(value) is int and 0 <= value <= UINT64_MAX:  # fast path
+        return value
     if not _is_int(value):
         raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r:.80}")
-    ivalue = int(value)  # type: ignore[call-overload]
+    ivalue = int(typing.cast(int, value))
     if ivalue < 0 or ivalue > UINT64_MAX:
         raise ValueError(f"{name} must be in [0, 2**64 - 1], got {ivalue}")
     return ivalue
+
+
+def _is_real(value: object) -> bool:
+    t = type(value)
+    return t is float or t is int or (isinstance(value, numbers.Real) and t is not bool)
 
 
 def validate_detection_fields(
@@ -209,27 +216,38 @@ def validate_detection_fields(
     frame_id: object = None,
     max_label_chars: int = 256,
 ) -> None:
-    """Raise ``ValueError`` naming the first bad field of a detection."""
-    if not isinstance(confidence, numbers.Real) or isinstance(confidence, bool):
+    """Raise ``ValueError`` naming the first bad field of a detection.
+
+    Written for speed (it runs on the caller's thread for every detection): exact-type checks
+    first, the ``numbers`` ABCs only for numpy scalars and other exotic numbers.
+    """
+    if not _is_real(confidence):
         raise ValueError(f"confidence must be a number, got {confidence!r:.80}")
     if not (0.0 <= confidence <= 1.0):  # type: ignore[operator]  # also rejects NaN
         raise ValueError(f"confidence must be finite and in [0, 1], got {confidence!r}")
-    if not isinstance(bbox, list | tuple) or len(bbox) != 4:
+    tb = type(bbox)
+    if not (tb is list or tb is tuple) or len(bbox) != 4:  # type: ignore[arg-type]
         raise ValueError(f"bbox must be [x_min, y_min, x_max, y_max], got {bbox!r:.80}")
-    for v in bbox:
-        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
+    box = typing.cast(list[Any], bbox)
+    for v in box:
+        if type(v) is int:
+            continue
+        if not _is_real(v) or not math.isfinite(v):
             raise ValueError(f"bbox values must be finite numbers, got {bbox!r:.80}")
-    if bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+    x0, y0, x1, y1 = box
+    if x0 > x1 or y0 > y1:
         raise ValueError(f"bbox must have x_min <= x_max and y_min <= y_max, got {bbox!r}")
-    if not _is_int(class_id) or int(typing.cast(int, class_id)) < 0:
+    if not (type(class_id) is int and class_id >= 0) and (
+        not _is_int(class_id) or int(typing.cast(int, class_id)) < 0
+    ):
         raise ValueError(f"class_id must be a non-negative integer, got {class_id!r:.80}")
-    if not isinstance(label, str):
+    if type(label) is not str and not isinstance(label, str):
         raise ValueError(f"label must be a str, got {type(label).__name__}")
     if len(label) > max_label_chars:
         raise ValueError(
             f"label is {len(label)} characters, more than the {max_label_chars} allowed"
         )
-    if track_id is not None and not _is_int(track_id):
+    if track_id is not None and type(track_id) is not int and not _is_int(track_id):
         raise ValueError(f"track_id must be an integer or None, got {track_id!r:.80}")
     if frame_id is not None:
         check_uint64("frame_id", frame_id)
