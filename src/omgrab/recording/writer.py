@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import multiprocessing
 import pathlib
 import threading
 import time
@@ -56,6 +55,7 @@ from omgrab.recording import (
     spool_files,
     stream_queue,
     stream_worker,
+    worker_start,
     writer_stats,
 )
 
@@ -66,20 +66,6 @@ StartChunkCallback = stream_queue.StartChunkCallback
 
 CHUNK_EXT = "mkv"
 DEFAULT_MAX_BUFFER_BYTES_PER_STREAM = 128 * 1024 * 1024
-
-_preload_lock = threading.Lock()
-_preload_done = False
-
-
-def _forkserver_context() -> Any:
-    """Return the forkserver context, preloading the worker module into the server once."""
-    global _preload_done
-    ctx = multiprocessing.get_context("forkserver")
-    with _preload_lock:
-        if not _preload_done:
-            ctx.set_forkserver_preload(["omgrab.recording.stream_worker"])
-            _preload_done = True
-    return ctx
 
 
 class _Stream:
@@ -329,7 +315,7 @@ class ChunkedWriter:
         spool_files.write_json_atomic(
             self._directory / spool_files.RECORDING_FILE, self._recording_document()
         )
-        ctx = _forkserver_context()
+        ctx = worker_start.forkserver_context()
         try:
             for stream in self._streams.values():
                 self._start_stream(ctx, stream)
@@ -422,7 +408,8 @@ class ChunkedWriter:
             name=f"omgrab-writer-{stream.name}",
             daemon=True,
         )
-        process.start()
+        with worker_start.main_module_hidden():
+            process.start()
         events_send.close()
         lifeline_recv.close()
         stream.process = process

@@ -36,6 +36,7 @@ from omgrab.devices import base as device_base
 from omgrab.recording import config as recording_config
 from omgrab.recording import ids as recording_ids
 from omgrab.recording import merge as recording_merge
+from omgrab.recording import worker_start
 from omgrab.runtime import recording_session
 from omgrab.sensors import base as sensor_base
 
@@ -133,6 +134,13 @@ class _FinishedSession:
     error: str | None = None
 
 
+def _prewarm() -> None:
+    try:
+        worker_start.prewarm()
+    except Exception:
+        logger.exception("prewarming the encoder processes failed; the first start is slower")
+
+
 class RecordingManager:
     """Manages recording sessions and capture device lifecycles.
 
@@ -155,6 +163,8 @@ class RecordingManager:
         sensor_stream_configs: Configuration for each sensor stream.
         clock: Device clock shared by every stream; anchored to wall time at each start.
         free_percent_fn: Returns free space in percent for a path (injectable for tests).
+        prewarm: Start the encoder process server in the background now, so the first
+            recording starts as fast as later ones (~0.05 s instead of ~0.5 s).
     """
 
     def __init__(
@@ -174,6 +184,7 @@ class RecordingManager:
         *,
         clock: clock_mod.DeviceClock | None = None,
         free_percent_fn: Callable[[pathlib.Path], float] = free_percent,
+        prewarm: bool = True,
     ) -> None:
         if len(target_cameras) != len(stream_names):
             raise ValueError(
@@ -208,6 +219,8 @@ class RecordingManager:
         self._last_recording_path: pathlib.Path | None = None
         self._callback_errors = 0
         self._shut_down = False
+        if prewarm:
+            threading.Thread(target=_prewarm, name="writer-prewarm", daemon=True).start()
 
     # -- properties --------------------------------------------------------------------------
 
