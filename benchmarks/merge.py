@@ -14,7 +14,10 @@ chunks per docs/spool-format.md), then times, on the same chunk files with a war
 * ``rgb_only``: our merge of a recording holding only the RGB stream vs ffmpeg concat of the
   RGB chunks alone.
 
-Throughput is input chunk bytes / wall time (best of ``--repeat`` runs, alternating the tools).
+Each comparison runs twice: with the outputs on disk beside the chunks (our merge fsyncs its
+output before returning, so ffmpeg's output is fsynced too and counted) and on tmpfs
+(``/dev/shm``: no disk, muxing work only). Throughput is input chunk bytes / wall time, best
+of ``--repeat`` runs, alternating the tools; every output is deleted right after its run.
 Prints one JSON document. ``run(recording_dir)`` does the comparison for any existing spool
 recording (used by the recording benchmark).
 """
@@ -183,7 +186,9 @@ def _input_bytes(dirs: list[pathlib.Path]) -> int:
     return sum(p.stat().st_size for d in dirs for p in d.glob("*.mkv"))
 
 
-def _ffmpeg_concat(dirs: list[pathlib.Path], work: pathlib.Path, output: pathlib.Path) -> float:
+def _ffmpeg_concat(
+    dirs: list[pathlib.Path], work: pathlib.Path, output: pathlib.Path, fsync: bool
+) -> float:
     cmd = ["ffmpeg", "-v", "error", "-y"]
     for d in dirs:
         listing = work / f"{d.name}.txt"
@@ -194,6 +199,12 @@ def _ffmpeg_concat(dirs: list[pathlib.Path], work: pathlib.Path, output: pathlib
     cmd += ["-c", "copy", str(output)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
+    if fsync:  # our merge makes its output durable before returning; make ffmpeg's too
+        fd = os.open(output, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return time.perf_counter() - start
 
 
@@ -204,14 +215,25 @@ def _ours(recording_dir: pathlib.Path, output: pathlib.Path) -> float:
 
 
 def _compare(
-    recording_dir: pathlib.Path, dirs: list[pathlib.Path], work: pathlib.Path, repeat: int
+    recording_dir: pathlib.Path,
+    dirs: list[pathlib.Path],
+    work: pathlib.Path,
+    out_dir: pathlib.Path,
+    repeat: int,
+    fsync_ffmpeg: bool,
 ) -> dict[str, Any]:
     size = _input_bytes(dirs)
     ours: list[float] = []
     ffmpeg: list[float] = []
     for i in range(repeat):
-        ffmpeg.append(_ffmpeg_concat(dirs, work, work / f"ffmpeg-{i}.mkv"))
-        ours.append(_ours(recording_dir, work / f"ours-{i}.mkv"))
+        # outputs are deleted right away so no run pays for an earlier run's dirty pages
+        target = out_dir / f"ffmpeg-{i}.mkv"
+        ffmpeg.append(_ffmpeg_concat(dirs, work, target, fsync_ffmpeg))
+        target.unlink()
+        target = out_dir / f"ours-{i}.mkv"
+        ours.append(_ours(recording_dir, target))
+        target.unlink()
+        target.with_suffix(".json").unlink()
     ours_s, ffmpeg_s = min(ours), min(ffmpeg)
     mb = size / 1e6
     return {
@@ -238,30 +260,56 @@ def _rgb_only_recording(recording_dir: pathlib.Path, root: pathlib.Path) -> path
     return rgb_rec
 
 
-def run(spool_recording_dir: str | os.PathLike[str], repeat: int = 3) -> dict[str, Any]:
+def run(
+    spool_recording_dir: str | os.PathLike[str],
+    repeat: int = 3,
+    output_dirs: dict[str, pathlib.Path] | None = None,
+) -> dict[str, Any]:
     """Compare our merge with ``ffmpeg -f concat -c copy`` on an existing spool recording.
 
     Args:
         spool_recording_dir: ``<spool>/<recording_id>`` (with recording.json).
         repeat: Runs per tool; the best is reported.
+        output_dirs: Where the merged files go, by label; default: ``disk`` (a temporary
+            directory beside the chunks; ffmpeg's output is fsynced too, as ours is) and
+            ``tmpfs`` (``/dev/shm`` when present: no disk in the way, muxing speed only).
 
     Returns:
-        ``all_streams`` and ``rgb_only`` results (MB/s of input chunks, ratio = ffmpeg time /
-        our time), or ``all_streams`` only when there is no ``rgb`` stream.
+        Per output location, ``all_streams`` and (when there is an ``rgb`` stream)
+        ``rgb_only`` results: MB/s of input chunks, ratio = ffmpeg time / our time.
     """
     recording_dir = pathlib.Path(spool_recording_dir)
-    with tempfile.TemporaryDirectory(prefix="omgrab-merge-bench-") as tmp:
+    dirs = _stream_dirs(recording_dir)
+    for d in dirs:  # warm the page cache so both tools read from memory
+        for p in d.glob("*.mkv"):
+            p.read_bytes()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="omgrab-merge-bench-", dir=recording_dir.parent) as tmp:
         work = pathlib.Path(tmp)
-        dirs = _stream_dirs(recording_dir)
-        # warm the page cache so both tools read from memory
-        for d in dirs:
-            for p in d.glob("*.mkv"):
-                p.read_bytes()
-        result: dict[str, Any] = {"all_streams": _compare(recording_dir, dirs, work, repeat)}
-        if (recording_dir / "rgb").is_dir():
-            rgb_rec = _rgb_only_recording(recording_dir, work)
-            result["rgb_only"] = _compare(rgb_rec, [rgb_rec / "rgb"], work, repeat)
-        return result
+        rgb_rec = (
+            _rgb_only_recording(recording_dir, work) if (recording_dir / "rgb").is_dir() else None
+        )
+        locations = output_dirs
+        if locations is None:
+            locations = {"disk": work}
+            if pathlib.Path("/dev/shm").is_dir():
+                locations["tmpfs"] = pathlib.Path("/dev/shm")
+        for label, out_base in locations.items():
+            with tempfile.TemporaryDirectory(prefix="omgrab-merge-out-", dir=out_base) as out:
+                out_dir = pathlib.Path(out)
+                fsync_ffmpeg = label != "tmpfs"
+                entry = {
+                    "ffmpeg_output_fsynced": fsync_ffmpeg,
+                    "all_streams": _compare(
+                        recording_dir, dirs, work, out_dir, repeat, fsync_ffmpeg
+                    ),
+                }
+                if rgb_rec is not None:
+                    entry["rgb_only"] = _compare(
+                        rgb_rec, [rgb_rec / "rgb"], work, out_dir, repeat, fsync_ffmpeg
+                    )
+                results[label] = entry
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
