@@ -153,6 +153,7 @@ def test_merge_counts_frames_from_packets_and_takes_drops_from_stats(
     assert doc.complete and not doc.recovered
     assert [c.file for c in doc.chunks][:2] == ["rgb/00001.mkv", "rgb/00002.mkv"]
     assert doc.chunks[0].size_bytes == rec.chunk_path("rgb", 0).stat().st_size
+    assert not any(c.truncated for c in doc.chunks)  # every chunk was finalised
     # the same numbers as MKV tags
     tags = {t.track_uid: t for t in mkv_tags.read_tags(result)}
     per_track = [t for uid, t in tags.items() if uid is not None]

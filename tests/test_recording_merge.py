@@ -389,3 +389,27 @@ def test_bad_arguments_get_clear_errors(spool: pathlib.Path, out_dir: pathlib.Pa
     with pytest.raises(merge.MergeError, match="no readable chunk"):
         merge.merge_recording_chunks(rec.directory, out_dir)
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.tmpfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_disk_full_during_merge_leaves_nothing_half_written(
+    spool: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    import av
+
+    rec = factory.standard_recording(spool, "rec-full", duration_ms=6000)
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount)], check=True)
+    try:
+        with pytest.raises((OSError, av.error.FFmpegError)):
+            merge.merge_recording_chunks(rec.directory, mount)
+        assert list(mount.iterdir()) == []  # no partial MKV, no temporary file
+        assert (rec.directory / "COMPLETE").exists()
+        assert len(list(rec.directory.rglob("*.mkv"))) == 18  # the spool is untouched
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    # with room again the same spool merges fine
+    result = merge.merge_recording_chunks(rec.directory, tmp_path / "rec-full.mkv")
+    assert [p for p, _ in probe.pyav_packets(result)[0]] == rec.pts("rgb")

@@ -395,10 +395,9 @@ class _Merger:
                 if last is not None:
                     stream.last_pts = last
                     stream.last_duration = int(last_duration or 0)
-            if not entry.truncated and not self.spool.complete:
-                # An unterminated file reads to a clean EOF too; flag the last chunk of an
-                # unfinished recording as possibly truncated.
-                entry.truncated = path == stream.source.chunks[-1]
+            if not entry.truncated:
+                # an unterminated file (crash) reads to a clean EOF too
+                entry.truncated = not mkv_tags.segment_is_complete(path)
 
     def close_templates(self) -> None:
         for stream in self.streams:

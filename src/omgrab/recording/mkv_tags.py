@@ -226,6 +226,36 @@ def _serialize(tags: list[Tag]) -> bytes:
     return bytes(out)
 
 
+def segment_is_complete(path: str | os.PathLike[str]) -> bool:
+    """Return whether the Matroska file at ``path`` was finalised by its muxer.
+
+    A finished file has a Segment of known size that ends within the file. A file cut short by
+    a crash or power loss either still has the unknown-size marker or ends before its Segment.
+    """
+    file = pathlib.Path(path)
+    try:
+        with file.open("rb") as f:
+            head = f.read(64)
+            size_total = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    try:
+        if len(head) < 8 or int.from_bytes(head[:4], "big") != _EBML_HEADER:
+            return False
+        _, after_id = _read_id(head, 0)
+        size, payload, _ = _read_size(head, after_id)
+        pos = payload + size
+        if pos + 12 > len(head):
+            return False
+        element_id, after_id = _read_id(head, pos)
+        if element_id != _SEGMENT:
+            return False
+        seg_size, seg_payload, _ = _read_size(head, after_id)
+    except (IndexError, MkvTagsError):
+        return False
+    return seg_size != _UNKNOWN_SIZE and seg_payload + seg_size <= size_total
+
+
 def read_tags(path: str | os.PathLike[str]) -> list[Tag]:
     """Return every Tag of the Matroska file at ``path``.
 
