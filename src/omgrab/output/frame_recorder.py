@@ -157,6 +157,8 @@ class FrameRecorder:
         self.last_error: BaseException | None = None
         self._done = threading.Condition(self._lock)
         self._outstanding = 0
+        self._inflight: collections.Counter[int] = collections.Counter()
+        self.buffer_reuse_detected = 0
         # Retention bookkeeping: frames written, oldest first.
         self._written: collections.deque[tuple[str, int]] = collections.deque()
         self._older_dirs = list(older_frame_dirs or [])
@@ -199,11 +201,12 @@ class FrameRecorder:
         lvl = 1 if level == 1 else 2
         with self._lock:
             self.submitted += 1
-        if not self._storage_allows_frames():
+        ladder = self._storage_level()
+        if ladder >= storage.StorageLevel.DETECTION_ONLY:
             with self._lock:
                 self.dropped_storage += 1
             return False
-        if lvl == 2 and self._monitor.level >= storage.StorageLevel.REDUCE:
+        if lvl == 2 and ladder >= storage.StorageLevel.REDUCE:
             lvl = 1
             with self._lock:
                 self.downgraded += 1
@@ -219,39 +222,73 @@ class FrameRecorder:
                 return False
             np.copyto(buf, arr)
             arr = buf
+            ptr = 0
+        else:
+            # The same array object while it is still queued means the caller reuses its
+            # buffer (a live object's id is unique, so this never misfires).
+            ptr = id(arr)
+        warn = False
         with self._lock:
             self._outstanding += 1
+            if ptr:
+                if ptr in self._inflight:
+                    self.buffer_reuse_detected += 1
+                    warn = self.buffer_reuse_detected == 1
+                self._inflight[ptr] += 1
+        if warn:
+            logger.warning(
+                "record_frame got a buffer that is still queued for encoding: the caller "
+                "reuses its frame array; set OutputConfig(copy_frames=True)"
+            )
         try:
-            self._queue.put_nowait((arr, fid))
+            self._queue.put_nowait((arr, fid, ptr))
         except queue.Full:
-            if self._pool is not None:
-                self._pool.release(arr)
+            self._finished(arr, ptr)
             with self._lock:
-                self._outstanding -= 1
                 self.dropped_queue_full += 1
             return False
         return True
 
-    def _storage_allows_frames(self) -> bool:
+    def _finished(self, arr: np.ndarray, ptr: int) -> None:
+        if self._pool is not None:
+            self._pool.release(arr)
+        with self._done:
+            self._outstanding -= 1
+            if ptr:
+                self._inflight[ptr] -= 1
+                if self._inflight[ptr] <= 0:
+                    del self._inflight[ptr]
+            self._done.notify_all()
+
+    def _storage_level(self) -> storage.StorageLevel:
+        """The ladder level, or DETECTION_ONLY while a disk-full error is in force."""
         if self._disk_full_at is not None:
             if self._time.monotonic() - self._disk_full_at < _DISK_FULL_RETRY_S:
-                return False
+                return storage.StorageLevel.DETECTION_ONLY
             reading = self._monitor.refresh()
             if self._monitor.thresholds.level_for(reading.free_fraction) >= (
                 storage.StorageLevel.DETECTION_ONLY
             ):
                 self._disk_full_at = self._time.monotonic()
-                return False
+                return storage.StorageLevel.DETECTION_ONLY
             with self._lock:
                 self._disk_full_at = None
             logger.info("Frame recording resumed: %.0f%% free", reading.free_pct)
-        return self._monitor.level < storage.StorageLevel.DETECTION_ONLY
+        return self._monitor.level
 
     @property
     def outstanding(self) -> int:
         """Frames queued or being encoded right now."""
         with self._lock:
             return self._outstanding
+
+    def wait_outstanding_below(self, limit: int, timeout: float) -> bool:
+        """Block until fewer than ``limit`` frames are queued or encoding; False on timeout.
+
+        For producers that prefer back-pressure to drops (benchmarks, offline re-encoding).
+        """
+        with self._done:
+            return self._done.wait_for(lambda: self._outstanding < limit, timeout)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until every queued frame has been written or failed; False on timeout."""
@@ -282,7 +319,7 @@ class FrameRecorder:
             item = self._queue.get()
             if item is _STOP:
                 return
-            arr, fid = typing.cast(tuple[np.ndarray, int], item)
+            arr, fid, ptr = typing.cast(tuple[np.ndarray, int, int], item)
             try:
                 self._encode_and_write(arr, fid, scratch)
             except Exception as exc:
@@ -291,12 +328,7 @@ class FrameRecorder:
                     self.last_error = exc
                 logger.exception("JPEG encoder thread error on frame %s (continuing)", fid)
             finally:
-                if self._pool is not None:
-                    self._pool.release(arr)
-                with self._done:
-                    self._outstanding -= 1
-                    if self._outstanding == 0:
-                        self._done.notify_all()
+                self._finished(arr, ptr)
 
     def _to_bgr(self, arr: np.ndarray, scratch: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
         channels = 1 if arr.ndim == 2 else arr.shape[2]

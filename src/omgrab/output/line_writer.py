@@ -21,7 +21,6 @@ import errno
 import logging
 import os
 import threading
-import time
 
 from omgrab import clock as clock_mod
 from omgrab.output import types
@@ -81,7 +80,6 @@ class LineWriter:
         self._retry: list[bytes] = []
         self._retry_bytes = 0
         self._in_error = False
-        self._last_yield = 0.0
         self.lines_submitted = 0
         self.lines_written = 0
         self.lines_lost = 0
@@ -160,15 +158,6 @@ class LineWriter:
                     self._first_at = self._time.monotonic()
                 if n >= self._flush_every:
                     self._cond.notify()
-            if n == self._flush_every:
-                # Hand the GIL to the writer now rather than at the next switch interval
-                # (5 ms), so a bursty producer does not pile more lines on top of a due
-                # batch: this keeps crash loss near the flush_every bound. At most once per
-                # millisecond, so a producer logging flat out still gets big batches.
-                now = time.monotonic()
-                if now - self._last_yield >= 0.001:
-                    self._last_yield = now
-                    time.sleep(0)
 
     def poll(self) -> None:
         """Make the writer re-check its flush rules now (e.g. after advancing a manual clock)."""

@@ -503,6 +503,7 @@ class OutputManager:
                 "encode_errors": f.encode_errors,
                 "thread_errors": f.thread_errors,
                 "retention_deleted": f.retention_deleted,
+                "buffer_reuse_detected": f.buffer_reuse_detected,
                 "disk_full": f.disk_full,
             }
             errors += f.write_errors + f.encode_errors + f.thread_errors
