@@ -37,6 +37,7 @@ from omgrab.runtime import (
     network_monitor,
     recording_manager,
     system_metrics,
+    wifi_connect,
 )
 from omgrab.workflows import state_machine
 
@@ -52,6 +53,9 @@ class DeviceApp:
             file) by default.
         device: The capture device; a simulated one built from the config by default.
         clock: Device clock shared by every part.
+        wifi_manager: WiFi provisioning for the long press; none by default (a long press then
+            returns to IDLE).
+        button_config: Button gesture timings.
     """
 
     def __init__(
@@ -61,8 +65,12 @@ class DeviceApp:
         gpio_controller: gpio.GPIOController | None = None,
         device: devices.SimulatedCaptureDevice | None = None,
         clock: clock_mod.DeviceClock | None = None,
+        wifi_manager: wifi_connect.WifiManager | None = None,
+        button_config: gpio_manager.ButtonConfig | None = None,
     ) -> None:
         self.config = config
+        self.wifi_manager = wifi_manager
+        self.button_config = button_config
         self.clock = clock if clock is not None else clock_mod.default_clock()
         for directory in (config.data_dir, config.spool_dir, config.recordings_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -186,8 +194,8 @@ class DeviceApp:
             self.scan.start()
         self._button_thread = threading.Thread(
             target=gpio_manager.button_monitor_loop,
-            args=(self.gpio, self.state_machine),
-            kwargs={"stop_event": self._stop},
+            args=(self.gpio, self.state_machine, self.button_config),
+            kwargs={"stop_event": self._stop, "wifi_manager": self.wifi_manager},
             name="button-loop",
             daemon=True,
         )

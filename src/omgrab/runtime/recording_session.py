@@ -344,8 +344,8 @@ class RecordingSession:
                 stats.error = message
             self._report_error(message)
 
-    def _handle_writer_error(self, *args: object) -> None:
-        detail = "; ".join(str(arg) for arg in args) or "writer failure"
+    def _handle_writer_error(self) -> None:
+        detail = "; ".join(self._writer.errors) or "writer failure"
         self._report_error(f"writer error: {detail}")
 
     def _report_error(self, message: str) -> None:

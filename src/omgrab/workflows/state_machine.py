@@ -66,6 +66,7 @@ class StateMachine:
         self._network_level = 0
         self._alerts = 0
         self._ignored_presses = 0
+        self._alert_pending_callback = False
         self._indicators.show_state(self._state)
 
     # -- queries -----------------------------------------------------------------------------
@@ -129,16 +130,17 @@ class StateMachine:
     def on_device_unhealthy(self) -> None:
         """A device became unhealthy while recording: alert, and follow the recorder's state."""
         with self._lock:
-            self._alert("device unhealthy")
             self._sync_locked()
+            self._alert_once("device unhealthy")
 
     def on_recording_error(self) -> None:
         """The recorder failed (encoder crash, disk nearly full): alert and stop."""
         with self._lock:
-            self._alert("recording error")
+            self._sync_locked()
+            self._alert_once("recording error")
             if self._recorder.is_recording:
                 self._recorder.stop_recording()
-            self._sync_locked()
+                self._set(WorkflowState.IDLE)
 
     def on_network_change(self, snapshot: Any) -> None:
         """Reflect a network status change on the network LED.
@@ -222,8 +224,18 @@ class StateMachine:
 
     def _sync_locked(self) -> None:
         if self._state is WorkflowState.RECORDING and not self._recorder.is_recording:
-            logger.warning("recorder stopped on its own; back to idle")
+            # Nobody pressed stop: the recorder stopped itself after a failure. Alert now; the
+            # recorder's callback that follows does not alert a second time.
             self._set(WorkflowState.IDLE)
+            self._alert("recorder stopped on its own")
+            self._alert_pending_callback = True
+
+    def _alert_once(self, reason: str) -> None:
+        if self._alert_pending_callback:
+            self._alert_pending_callback = False
+            logger.info("%s (already alerted)", reason)
+            return
+        self._alert(reason)
 
     def _alert(self, reason: str) -> None:
         self._alerts += 1
