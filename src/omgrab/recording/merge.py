@@ -16,7 +16,8 @@ Global tags: ``DATE_RECORDED`` (wall-clock time of pts 0, ISO 8601 UTC), ``RECOR
 Robustness: packets are read chunk by chunk until the first read error (a crash leaves the last
 chunk unterminated and possibly cut mid-cluster); empty packets, packets without timing,
 packets not after the previous one of their stream and video packets before a chunk's first
-keyframe (or after a discarded packet, until the next keyframe) are discarded and counted. A
+keyframe (or after a discarded packet, until the next keyframe) are discarded and counted, as
+are packets before the recording origin (negative pts). A
 chunk that cannot be opened, or whose codec parameters differ from the stream's first usable
 chunk, is skipped and listed in the manifest's ``skipped_chunks``; it never fails the merge.
 
@@ -275,7 +276,11 @@ class _Merger:
         ctx = in_stream.codec_context
         config: dict[str, Any] = {"codec": ctx.name if ctx else None, "metadata": metadata}
         if in_stream.type == "video":
-            config.update(width=ctx.width, height=ctx.height, pixel_format=ctx.format.name)
+            config.update(
+                width=ctx.width,
+                height=ctx.height,
+                pixel_format=ctx.format.name if ctx.format is not None else None,
+            )
         return config, metadata
 
     def add_output_streams(self, out: Any) -> None:
@@ -305,6 +310,8 @@ class _Merger:
             tags["LAST_PTS_MS"] = _PENDING.format(index=stream.index, field="last")
             out_stream.metadata.clear()
             out_stream.metadata.update({"title": title, **tags})
+            if stream.index == 0:
+                out_stream.disposition = av.stream.Disposition.default
             stream.out_stream = out_stream
 
     def packets(self, stream: _Stream) -> Iterator[tuple[int, int, Any]]:
@@ -312,7 +319,9 @@ class _Merger:
         index = stream.index
         out_stream = stream.out_stream
         is_video = stream.kind == "video"
-        last_pts = -1
+        # a packet must come after the previous one of its stream (data packets may share a
+        # millisecond) and not before the recording origin
+        floor = -1
         first_chunk = True
         for path in stream.source.chunks:
             if first_chunk:
@@ -361,7 +370,7 @@ class _Merger:
                     pts = packet.pts
                     if pts is None:
                         pts = packet.dts
-                    if pts is None or pts <= last_pts or packet.is_corrupt:
+                    if pts is None or pts <= floor or packet.is_corrupt:
                         discarded += 1
                         need_key = is_video
                         continue
@@ -372,7 +381,7 @@ class _Merger:
                         need_key = False
                     if packet.dts is None:
                         packet.dts = pts
-                    last_pts = pts
+                    floor = pts if is_video else pts - 1
                     if first is None:
                         first = pts
                     last = pts
