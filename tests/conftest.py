@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures_runtime",
     "tests.fixtures_gpio",
     "tests.fixtures_network",
+    "omgrab.testing.fixtures",
 ]
