@@ -204,3 +204,59 @@ def test_stats_and_error_count_shape(tmp_path: pathlib.Path) -> None:
         for key in ("detections", "health", "gimbal", "frames", "operator", "error_count"):
             assert key in s
         assert m.error_count == 0
+
+
+def test_health_accepts_the_runtime_device_status(tmp_path: pathlib.Path) -> None:
+    device_status = pytest.importorskip("omgrab.runtime.device_status")
+    ds = device_status
+    status = ds.DeviceStatus(
+        device_id="rig-7",
+        software_version="0.1.0",
+        uptime_seconds=12.5,
+        state_machine_state="RECORDING",
+        storage=ds.StorageInfo(1000, 400, 600, 40.0),
+        cpu=ds.CPUInfo(None, 12.0, [10.0, 14.0]),
+        memory=ds.MemoryInfo(2000, 500, 1500, 25.0),
+        network=ds.NetworkInfo("online", "field-ap", -51),
+        recording=ds.RecordingInfo(True, "rec-1", 3.0),
+        device_healthy=True,
+        device_error=None,
+        battery=None,
+    )
+    with output.OutputManager(output_dir=tmp_path) as m:
+        m.log_health(status)
+        assert m.flush(5)
+        (line,) = output.read_jsonl(pathlib.Path(m.session_dir or "", manager.HEALTH_FILE))
+    assert line["device_id"] == "rig-7"
+    assert line["storage"]["available_bytes"] == 600
+    assert line["cpu"] == {
+        "temperature_celsius": None,
+        "usage_percent": 12.0,
+        "usage_per_core": [10.0, 14.0],
+    }
+    assert line["battery"] is None
+    assert "timestamp" in line
+
+
+def test_stats_are_logged_periodically_from_log_health(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="omgrab.output")
+    t = clock.ManualTimeSource()
+    cfg = output.OutputConfig(stats_log_interval_s=60.0)
+    with output.OutputManager(cfg, time_source=t, output_dir=tmp_path) as m:
+        m.log_detection(fixtures_output.detection_entry(1))
+        for _ in range(3):
+            t.advance(25)
+            m.log_health({"ok": True})
+        stats_lines = [r.getMessage() for r in caplog.records if "Output stats" in r.getMessage()]
+        assert len(stats_lines) == 1  # at 75 s, not at 25 s or 50 s
+        assert "errors, 0 rejected" in stats_lines[0]
+
+
+def test_output_dir_from_config(tmp_path: pathlib.Path) -> None:
+    with output.OutputManager(output.OutputConfig(output_dir=str(tmp_path / "cfg"))) as m:
+        m.init()
+        assert pathlib.Path(m.session_dir or "").parent == tmp_path / "cfg"
+    with pytest.raises(ValueError, match="needs an output_dir"):
+        output.OutputManager().init()

@@ -22,6 +22,8 @@ class OutputConfig:
     """Everything the OutputManager can be tuned with.
 
     Attributes:
+        output_dir: Where ``init()`` creates session directories when it is called without
+            one (``/data/output`` on a rig); ``None`` requires ``init(output_dir)``.
         l1_fps: Frame rate of level-1 recording (wide scan), default 2.
         l2_fps: Frame rate of level-2 recording (close inspection), default 30.
         flush_every: Detection lines written to the OS at the latest every this many entries.
@@ -54,7 +56,11 @@ class OutputConfig:
             ``retention_target_free``.
         retention_target_free: Free fraction retention restores (default 0.25).
         operator_queue_size: Reports waiting per operator sink; oldest dropped when full.
+        stats_log_interval_s: An INFO line with the session's counters is logged at most this
+            often (checked whenever health is logged, and at close); 0 disables it.
     """
+
+    output_dir: str | None = None
 
     l1_fps: float = 2.0
     l2_fps: float = 30.0
@@ -77,6 +83,7 @@ class OutputConfig:
     retention_enabled: bool = False
     retention_target_free: float = 0.25
     operator_queue_size: int = 256
+    stats_log_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("l1_fps", "l2_fps", "flush_interval_s"):
@@ -95,6 +102,8 @@ class OutputConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"OutputConfig.{name} must be an int >= 1, got {value!r}")
+        if self.stats_log_interval_s < 0:
+            raise ValueError("OutputConfig.stats_log_interval_s must be >= 0")
         if self.storage_check_interval_s < 0:
             raise ValueError("OutputConfig.storage_check_interval_s must be >= 0")
         if self.detection_reserve_bytes < 0:

@@ -90,13 +90,17 @@ class OutputManager:
         self._closed = False
         self.rejected = 0
         self._rejected_kinds: set[str] = set()
+        self._last_stats_log = 0.0
         if output_dir is not None:
             self.init(output_dir)
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def init(self, output_dir: str | os.PathLike[str]) -> None:
+    def init(self, output_dir: str | os.PathLike[str] | None = None) -> None:
         """Create the session directory under ``output_dir`` and start the writers.
+
+        Args:
+            output_dir: Parent of the session directories; ``config.output_dir`` if omitted.
 
         Raises:
             IOError: The directory (or a log file in it) cannot be created.
@@ -106,6 +110,12 @@ class OutputManager:
             raise types.WriteError("OutputManager is closed; create a new one")
         if self._session_dir is not None:
             raise types.WriteError(f"OutputManager already initialised at {self._session_dir}")
+        if output_dir is None:
+            output_dir = self._config.output_dir
+            if output_dir is None:
+                raise types.InvalidEntryError(
+                    "init() needs an output_dir (none given and config.output_dir is None)"
+                )
         if not isinstance(output_dir, str | os.PathLike) or not os.fspath(output_dir):
             raise types.InvalidEntryError(f"output_dir must be a path, got {output_dir!r}")
         base = os.fspath(output_dir)
@@ -170,6 +180,7 @@ class OutputManager:
         )
         self._session_dir = session
         self._monitor.refresh()
+        self._last_stats_log = self._time.monotonic()
         logger.info("Output session started: %s", session + os.sep)
 
     def _make_session_dir(self, base: str) -> str:
@@ -204,6 +215,7 @@ class OutputManager:
                 w.close(timeout)
         self._operator.close(min(timeout, 5.0))
         if self._session_dir is not None:
+            self.log_stats()
             s = self.stats()
             logger.info(
                 "Output session closed: %s (%d detections, %d frames, %d errors)",
@@ -380,6 +392,9 @@ class OutputManager:
             raise self._reject("health entry", exc) from None
         assert self._health is not None
         self._health.submit(line)
+        interval = self._config.stats_log_interval_s
+        if interval > 0 and self._time.monotonic() - self._last_stats_log >= interval:
+            self.log_stats()
 
     def log_gimbal_command(self, cmd_str: str) -> None:
         r"""Append ``"<ISO UTC timestamp> <command>"`` to ``gimbal.log``.
@@ -513,6 +528,21 @@ class OutputManager:
         out["frames_recorded"] = f.recorded if f is not None else 0
         out["error_count"] = errors
         return out
+
+    def log_stats(self) -> str:
+        """Log (INFO) and return a one-line summary of the session's counters."""
+        self._last_stats_log = self._time.monotonic()
+        s = self.stats()
+        f = s.get("frames", {})
+        free = self._monitor.reading().free_pct if self._monitor is not None else float("nan")
+        line = (
+            f"Output stats: {s['detections_logged']} detections, {s['frames_recorded']} frames "
+            f"({f.get('rate_limited', 0)} rate-limited, {f.get('dropped_queue_full', 0)} dropped "
+            f"queue full, {f.get('dropped_storage', 0)} dropped storage), "
+            f"{s['error_count']} errors, {s['rejected']} rejected, {free:.1f}% free"
+        )
+        logger.info("%s", line)
+        return line
 
     def poll(self) -> None:
         """Make the log writers re-check their time-based flush rule now.
