@@ -413,3 +413,12 @@ def test_disk_full_during_merge_leaves_nothing_half_written(
     # with room again the same spool merges fine
     result = merge.merge_recording_chunks(rec.directory, tmp_path / "rec-full.mkv")
     assert [p for p, _ in probe.pyav_packets(result)[0]] == rec.pts("rgb")
+
+
+def test_data_items_sharing_a_millisecond_are_all_kept(
+    spool: pathlib.Path, out_dir: pathlib.Path
+) -> None:
+    imu = [1, 1, 11, 11, 11, 21]
+    rec = factory.make_recording(spool, "rec-same-ms", [factory.imu_spec()], {"imu": [imu]})
+    result = merge.merge_recording_chunks(rec.directory, out_dir)
+    assert probe.pyav_packets(result)[0] == [(p, factory.imu_payload(p)) for p in imu]
