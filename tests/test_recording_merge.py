@@ -422,3 +422,19 @@ def test_data_items_sharing_a_millisecond_are_all_kept(
     rec = factory.make_recording(spool, "rec-same-ms", [factory.imu_spec()], {"imu": [imu]})
     result = merge.merge_recording_chunks(rec.directory, out_dir)
     assert probe.pyav_packets(result)[0] == [(p, factory.imu_payload(p)) for p in imu]
+
+
+def test_chunks_are_ordered_by_their_packets_not_their_ids(
+    spool: pathlib.Path, out_dir: pathlib.Path
+) -> None:
+    # ids from a user StartChunkCallback need not sort in time order
+    spec = factory.rgb_spec()
+    rec = factory.make_recording(spool, "rec-ids", [spec], {"rgb": []})
+    plan = {"zz-first.mkv": range(0, 1000, 40), "aa-second.mkv": range(1000, 2000, 40)}
+    for name, pts in plan.items():
+        factory.write_chunk(rec.directory / "rgb" / name, spec, list(pts))
+    result = merge.merge_recording_chunks(rec.directory, out_dir)
+    assert [p for p, _ in probe.pyav_packets(result)[0]] == list(range(0, 2000, 40))
+    doc = manifest.read_manifest(result.with_suffix(".json"))
+    assert doc.streams["rgb"].chunks == ["rgb/zz-first.mkv", "rgb/aa-second.mkv"]
+    assert doc.skipped_chunks == []

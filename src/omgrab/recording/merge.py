@@ -88,7 +88,7 @@ class _Stream:
     source: spool_reader.StreamSource
     kind: str
     template: Any  # the first usable input av container (kept open, reused)
-    template_path: pathlib.Path
+    chunks: list[pathlib.Path]  # in pts order, starting with the template's file
     codec: str
     signature: tuple[Any, ...]
     config: dict[str, Any]
@@ -165,6 +165,17 @@ def _open_chunk(path: pathlib.Path, header_only: bool = False) -> tuple[Any | No
     return container, None
 
 
+def _first_pts(container: Any) -> int | None:
+    """Return the pts of the first non-empty packet of an open chunk, if it has one."""
+    try:
+        for packet in container.demux():
+            if packet.size:
+                return packet.pts if packet.pts is not None else packet.dts
+    except _READ_ERRORS:
+        return None
+    return None
+
+
 def _iso_utc(value: datetime.datetime) -> str:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -210,30 +221,54 @@ class _Merger:
         logger.warning("merge %s: skipping chunk %s: %s", self.spool.recording_id, rel, reason)
         self.skipped.append(manifest.SkippedChunk(source.name, rel, reason))
 
-    def prepare(self) -> None:
-        """Find each stream's first usable chunk (its codec template) and order the tracks."""
-        for source in self.spool.streams:
-            chosen = None
-            for path in source.chunks:
-                container, reason = _open_chunk(path)
-                if container is None:
-                    self.skip(source, path, reason or "unreadable")
-                    continue
+    def _ordered_chunks(self, source: spool_reader.StreamSource) -> list[pathlib.Path]:
+        """Return the stream's readable chunks ordered by their first pts (then by name).
+
+        Chunk ids come from a user callback and need not sort in time order, so the order is
+        taken from the packets themselves. Unreadable chunks are skipped here.
+        """
+        keyed = []
+        for position, path in enumerate(source.chunks):
+            container, reason = _open_chunk(path, header_only=True)
+            if container is None:
+                self.skip(source, path, reason or "unreadable")
+                continue
+            try:
                 kind = _kind_of(container.streams[0])
                 if source.kind is not None and kind != source.kind:
-                    container.close()
                     self.skip(
                         source, path, f"holds a {kind} stream but the stream is {source.kind}"
                     )
                     continue
-                chosen = (container, path, kind)
+                first = _first_pts(container)
+            finally:
+                container.close()
+            # chunks without a readable packet sort last; they only add a manifest entry
+            keyed.append((first is None, first or 0, position, path))
+        return [path for *_, path in sorted(keyed)]
+
+    def prepare(self) -> None:
+        """Order chunks, open each stream's first usable chunk, order the tracks.
+
+        The first usable chunk of a stream is its codec template; video tracks come first.
+        """
+        for source in self.spool.streams:
+            ordered = self._ordered_chunks(source)
+            chosen = None
+            for position, path in enumerate(ordered):
+                container, reason = _open_chunk(path)
+                if container is None:
+                    self.skip(source, path, reason or "unreadable")
+                    continue
+                chosen = (container, ordered[position:])
                 break
             if chosen is None:
                 self.empty_streams.append(source)
                 self.notes.append(f"stream {source.name!r} has no readable chunk; no track")
                 continue
-            container, path, kind = chosen
+            container, chunks = chosen
             in_stream = container.streams[0]
+            kind = _kind_of(in_stream)
             config = dict(source.config)
             metadata = source.metadata
             if source.kind is None:
@@ -244,7 +279,7 @@ class _Merger:
                     source=source,
                     kind=str(kind),
                     template=container,
-                    template_path=path,
+                    chunks=chunks,
                     codec=(
                         in_stream.codec_context.codec.canonical_name
                         if in_stream.codec_context
@@ -322,13 +357,9 @@ class _Merger:
         # a packet must come after the previous one of its stream (data packets may share a
         # millisecond) and not before the recording origin
         floor = -1
-        first_chunk = True
-        for path in stream.source.chunks:
-            if first_chunk:
-                if path != stream.template_path:
-                    continue  # chunks before the template were skipped in prepare()
+        for position, path in enumerate(stream.chunks):
+            if position == 0:
                 container = stream.template
-                first_chunk = False
             else:
                 container, reason = _open_chunk(path, header_only=True)
                 if container is None:
