@@ -161,4 +161,8 @@ def test_retention_deletes_oldest_frames_never_logs(small_tmpfs: pathlib.Path) -
     assert list((old_session / "frames").glob("*.jpg")) == []
     assert len(output.read_jsonl(old_session / manager.DETECTIONS_FILE)) == 1
     assert (old_session / manager.HEALTH_FILE).exists()
-    assert new_frames == list(range(new_frames[0], 1240))
+    # Deleted in the order they were written (two encoder threads may finish neighbours out of
+    # id order, hence the slack of a couple of frames).
+    deleted = set(range(1000, 1240)) - set(new_frames)
+    assert deleted and new_frames[-1] == 1239
+    assert max(deleted) - min(new_frames) <= 3

@@ -20,6 +20,7 @@ class IsoStamper:
 
     def __init__(self, source: clock_mod.TimeSource) -> None:
         self._source = source
+        self._monotonic = source.monotonic  # bound once: this runs for every log line
         self._anchor_mono = source.monotonic()
         self._anchor_wall = source.wall()
         self._cache: tuple[int, str] = (-1, "")
@@ -30,7 +31,7 @@ class IsoStamper:
 
     def now_iso(self) -> str:
         """Current time as ISO-8601 UTC with microseconds."""
-        return self.format(self._anchor_wall + (self._source.monotonic() - self._anchor_mono))
+        return self.format(self._anchor_wall + (self._monotonic() - self._anchor_mono))
 
     def format(self, posix: float) -> str:
         """Format a POSIX time (>= 0) as ISO-8601 UTC with microseconds."""

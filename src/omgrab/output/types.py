@@ -207,6 +207,9 @@ def _is_real(value: object) -> bool:
     return t is float or t is int or (isinstance(value, numbers.Real) and t is not bool)
 
 
+_FAST_NUMBERS = frozenset((float, int))
+
+
 def validate_detection_fields(
     bbox: object,
     class_id: object,
@@ -218,26 +221,32 @@ def validate_detection_fields(
 ) -> None:
     """Raise ``ValueError`` naming the first bad field of a detection.
 
-    Written for speed (it runs on the caller's thread for every detection): exact-type checks
-    first, the ``numbers`` ABCs only for numpy scalars and other exotic numbers.
+    Written for speed (it runs on the caller's thread for every detection): plain ``float`` /
+    ``int`` / ``str`` values take a fast path; numpy scalars and other ``numbers.Real`` go
+    through the slower checks, which also produce the error messages.
     """
-    if not _is_real(confidence):
-        raise ValueError(f"confidence must be a number, got {confidence!r:.80}")
-    if not (0.0 <= confidence <= 1.0):  # type: ignore[operator]  # also rejects NaN
-        raise ValueError(f"confidence must be finite and in [0, 1], got {confidence!r}")
-    tb = type(bbox)
-    if not (tb is list or tb is tuple) or len(bbox) != 4:  # type: ignore[arg-type]
-        raise ValueError(f"bbox must be [x_min, y_min, x_max, y_max], got {bbox!r:.80}")
-    box = typing.cast(list[Any], bbox)
-    for v in box:
-        if type(v) is int:
-            continue
-        if not _is_real(v) or not math.isfinite(v):
-            raise ValueError(f"bbox values must be finite numbers, got {bbox!r:.80}")
-    x0, y0, x1, y1 = box
+    if not (type(confidence) in _FAST_NUMBERS and 0.0 <= confidence <= 1.0):  # type: ignore[operator]
+        _check_confidence(confidence)
+    try:
+        x0, y0, x1, y1 = typing.cast("tuple[Any, Any, Any, Any]", bbox)
+    except (TypeError, ValueError):
+        raise ValueError(f"bbox must be [x_min, y_min, x_max, y_max], got {bbox!r:.80}") from None
+    if not (
+        type(x0) in _FAST_NUMBERS
+        and type(y0) in _FAST_NUMBERS
+        and type(x1) in _FAST_NUMBERS
+        and type(y1) in _FAST_NUMBERS
+        and x0 - x0 == 0  # False for inf and nan
+        and y0 - y0 == 0
+        and x1 - x1 == 0
+        and y1 - y1 == 0
+    ):
+        for v in (x0, y0, x1, y1):
+            if not _is_real(v) or not math.isfinite(v):
+                raise ValueError(f"bbox values must be finite numbers, got {bbox!r:.80}")
     if x0 > x1 or y0 > y1:
         raise ValueError(f"bbox must have x_min <= x_max and y_min <= y_max, got {bbox!r}")
-    if not (type(class_id) is int and class_id >= 0) and (
+    if (type(class_id) is not int or class_id < 0) and (
         not _is_int(class_id) or int(typing.cast(int, class_id)) < 0
     ):
         raise ValueError(f"class_id must be a non-negative integer, got {class_id!r:.80}")
@@ -249,5 +258,12 @@ def validate_detection_fields(
         )
     if track_id is not None and type(track_id) is not int and not _is_int(track_id):
         raise ValueError(f"track_id must be an integer or None, got {track_id!r:.80}")
-    if frame_id is not None:
+    if frame_id is not None and not (type(frame_id) is int and 0 <= frame_id <= UINT64_MAX):
         check_uint64("frame_id", frame_id)
+
+
+def _check_confidence(confidence: object) -> None:
+    if not _is_real(confidence):
+        raise ValueError(f"confidence must be a number, got {confidence!r:.80}")
+    if not (0.0 <= confidence <= 1.0):  # type: ignore[operator]  # also rejects NaN
+        raise ValueError(f"confidence must be finite and in [0, 1], got {confidence!r}")
