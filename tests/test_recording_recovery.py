@@ -273,3 +273,22 @@ def test_cleanup_removes_spool_after_verified_recovery(
     doc = json.loads((out_dir / "rec-clean.json").read_text())
     assert doc["recovered"] is True
     assert doc["streams"]["imu"]["frames_written"] == len(rec.pts("imu"))
+
+
+def test_recording_without_any_chunk_is_reported_empty_not_failed(
+    spool: pathlib.Path, out_dir: pathlib.Path
+) -> None:
+    # the writer died after recording.json, before any stream wrote a packet
+    rec = factory.standard_recording(spool, "a-empty", complete=False, write_stats=False)
+    for path in rec.directory.rglob("*.mkv"):
+        path.unlink()
+    good = factory.standard_recording(spool, "b-good")
+    _crash(good)
+    errors: list[pathlib.Path] = []
+    report = recovery.recover_orphans(spool, out_dir, on_error=lambda d, e: errors.append(d))
+    assert report.empty == [rec.directory]
+    assert report.merged == [out_dir / "b-good.mkv"]
+    assert report.failed == {} and errors == []
+    assert rec.directory.is_dir() and not (out_dir / "a-empty.mkv").exists()
+    with pytest.raises(merge.EmptyRecordingError, match="no chunk file"):
+        merge.merge_recording_chunks(rec.directory, out_dir)

@@ -15,6 +15,7 @@ from omgrab.recording.config import (
 from omgrab.recording.ids import default_chunk_id, new_recording_id
 from omgrab.recording.manifest import Manifest, ManifestError, read_manifest, write_manifest
 from omgrab.recording.merge import (
+    EmptyRecordingError,
     MergeError,
     MergeResult,
     merge_recording,
@@ -29,6 +30,7 @@ __all__ = [
     "ChunkInfo",
     "ChunkedWriter",
     "DataStreamConfig",
+    "EmptyRecordingError",
     "Manifest",
     "ManifestError",
     "MergeError",

@@ -64,6 +64,10 @@ class MergeError(RuntimeError):
     """The recording cannot be merged at all (no readable chunk in any stream)."""
 
 
+class EmptyRecordingError(MergeError):
+    """The recording has no chunk file at all (e.g. the writer died before its first packet)."""
+
+
 @dataclasses.dataclass
 class MergeResult:
     """What :func:`merge_recording` produced.
@@ -291,6 +295,10 @@ class _Merger:
                 )
             )
         if not self.streams:
+            if not any(source.chunks for source in self.spool.streams):
+                raise EmptyRecordingError(
+                    f"recording {self.spool.directory} has no chunk file in any stream"
+                )
             raise MergeError(
                 f"recording {self.spool.directory} has no readable chunk in any stream"
             )
@@ -581,6 +589,7 @@ def merge_recording(
     Raises:
         FileNotFoundError: ``recording_dir`` does not exist (and no earlier merge of it does).
         ValueError: ``output_path`` is not a directory or ``.mkv`` path.
+        EmptyRecordingError: the recording has no chunk file at all.
         MergeError: no stream has a readable chunk, or the merged file failed verification.
     """
     started = time.monotonic()
@@ -749,6 +758,7 @@ def merge_recording_chunks(
     Raises:
         FileNotFoundError: ``recording_dir`` does not exist (and no earlier merge of it does).
         ValueError: ``output_path`` is neither a directory nor a ``.mkv`` path.
+        EmptyRecordingError: the recording has no chunk file at all.
         MergeError: no stream has a readable chunk, or the merged file failed verification.
     """
     return merge_recording(

@@ -41,11 +41,14 @@ class RecoveryReport:
     Attributes:
         merged: Merged MKVs written by this pass.
         already_merged: Spool recordings whose merge was already finished.
+        empty: Spool recordings without any chunk file (the writer died before its first
+            packet): nothing to salvage; left in place and logged as a warning.
         failed: Spool recordings that could not be merged, with the error.
     """
 
     merged: list[pathlib.Path] = dataclasses.field(default_factory=list)
     already_merged: list[pathlib.Path] = dataclasses.field(default_factory=list)
+    empty: list[pathlib.Path] = dataclasses.field(default_factory=list)
     failed: dict[pathlib.Path, BaseException] = dataclasses.field(default_factory=dict)
 
 
@@ -155,6 +158,10 @@ def recover_orphans(
             result = merge.merge_recording(
                 directory, out, recovered=True, cleanup=cleanup, verify_packets=True
             )
+        except merge.EmptyRecordingError as exc:
+            logger.warning("recovery of %s: nothing to salvage (%s)", directory, exc)
+            report.empty.append(directory)
+            continue
         except Exception as exc:
             logger.exception("recovery of %s failed; its spool directory is kept", directory)
             report.failed[directory] = exc
