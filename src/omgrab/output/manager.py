@@ -26,6 +26,8 @@ import types as pytypes
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from omgrab import clock as clock_mod
 from omgrab import storage
 from omgrab.output import config as config_mod
@@ -327,10 +329,13 @@ class OutputManager:
             ) from None
         except ValueError as exc:
             raise types.InvalidEntryError(f"invalid detection entry: {exc}") from None
-        body = serialize.dumps_line(entry)
+        try:
+            body = orjson.dumps(entry, default=serialize.default, option=serialize.OPTIONS)
+        except orjson.JSONEncodeError as exc:
+            raise types.InvalidEntryError(f"entry is not JSON-serialisable: {exc}") from None
         if "timestamp" not in entry:
             # Splice the timestamp in front of the serialised object: '{"timestamp":"...",'.
-            body = b'{"timestamp":"' + self._stamper.now_iso().encode() + b'",' + body[1:]
+            body = self._stamper.json_prefix() + body[1:]
         if len(body) > self._max_entry_bytes:
             raise types.InvalidEntryError(
                 f"detection entry is {len(body)} bytes, more than max_entry_bytes="

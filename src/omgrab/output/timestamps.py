@@ -24,6 +24,7 @@ class IsoStamper:
         self._anchor_mono = source.monotonic()
         self._anchor_wall = source.wall()
         self._cache: tuple[int, str] = (-1, "")
+        self._bcache: tuple[int, bytes] = (-1, b"")
 
     def now_posix(self) -> float:
         """Current POSIX time (monotonic since the anchor)."""
@@ -33,6 +34,23 @@ class IsoStamper:
         """Current time as ISO-8601 UTC with microseconds."""
         return self.format(self._anchor_wall + (self._monotonic() - self._anchor_mono))
 
+    def json_prefix(self) -> bytes:
+        """``{"timestamp":"<now ISO>",`` as bytes - the start of a JSON object line."""
+        posix = self._anchor_wall + (self._monotonic() - self._anchor_mono)
+        sec = int(posix)
+        usec = int((posix - sec) * 1e6 + 0.5)
+        if usec >= 1_000_000:
+            sec, usec = sec + 1, usec - 1_000_000
+        cached_sec, prefix = self._bcache
+        if sec != cached_sec:
+            prefix = b'{"timestamp":"' + self._second(sec).encode()
+            self._bcache = (sec, prefix)
+        return b'%s.%06d+00:00",' % (prefix, usec)
+
+    @staticmethod
+    def _second(sec: int) -> str:
+        return datetime.datetime.fromtimestamp(sec, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
     def format(self, posix: float) -> str:
         """Format a POSIX time (>= 0) as ISO-8601 UTC with microseconds."""
         sec = int(posix)
@@ -41,8 +59,6 @@ class IsoStamper:
             sec, usec = sec + 1, usec - 1_000_000
         cached_sec, prefix = self._cache
         if sec != cached_sec:
-            prefix = datetime.datetime.fromtimestamp(sec, datetime.UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S"
-            )
+            prefix = self._second(sec)
             self._cache = (sec, prefix)
         return "%s.%06d+00:00" % (prefix, usec)  # noqa: UP031 - fastest here
