@@ -86,6 +86,7 @@ class FrameRing:
         self.spec = spec
         self._shm = shm
         self._owner = owner
+        self._unlinked = False
         buf = shm.buf
         assert buf is not None
         self._buf: memoryview = buf
@@ -162,7 +163,8 @@ class FrameRing:
 
     def unlink(self) -> None:
         """Remove the segment name (owner only); the memory goes once every mapping closes."""
-        if self._owner:
+        if self._owner and not self._unlinked:
+            self._unlinked = True
             with contextlib.suppress(FileNotFoundError):
                 self._shm.unlink()
 

@@ -32,7 +32,7 @@ from typing import Any
 import av
 import numpy as np
 
-from omgrab.recording import frame_ring
+from omgrab.recording import frame_ring, named_semaphore
 
 TIME_BASE = fractions.Fraction(1, 1000)
 
@@ -56,6 +56,8 @@ class WorkerSpec:
         directory: Directory of this stream's chunk files.
         ext: Chunk file extension without the dot.
         ring: The shared-memory ring to drain.
+        filled_semaphore: Name of the semaphore the producer releases once per item.
+        free_semaphore: Name of the semaphore counting free slots (released here per item).
         cluster_time_limit_ms: Matroska cluster time limit (0: a cluster per packet).
         fsync_interval_ms: How often the open chunk is fsynced (0: never), which bounds
             what a power loss can take.
@@ -67,6 +69,8 @@ class WorkerSpec:
     directory: str
     ext: str
     ring: frame_ring.RingSpec
+    filled_semaphore: str
+    free_semaphore: str
     cluster_time_limit_ms: int = 0
     fsync_interval_ms: int = 100
 
@@ -410,8 +414,6 @@ class _Worker:
 
 def run_worker(
     spec: WorkerSpec,
-    filled: Any,
-    free: Any,
     events: connection.Connection,
     lifeline: connection.Connection,
 ) -> None:
@@ -419,14 +421,14 @@ def run_worker(
 
     Args:
         spec: What to write and where.
-        filled: Semaphore released by the producer once per published item.
-        free: Semaphore counting free slots; released here once per consumed item.
         events: Send end of the event pipe to the parent.
         lifeline: Read end of a pipe whose write end only the parent holds.
     """
     worker: _Worker | None = None
     exit_code = 0
     try:
+        filled = named_semaphore.open_existing(spec.filled_semaphore)
+        free = named_semaphore.open_existing(spec.free_semaphore)
         check_codec(spec.kind, spec.config)
         worker = _Worker(spec, filled, free, events, lifeline)
         worker.send("ready", {"pid": os.getpid()})

@@ -52,6 +52,7 @@ from omgrab.recording import config as config_mod
 from omgrab.recording import (
     frame_ring,
     ids,
+    named_semaphore,
     spool_files,
     stream_queue,
     stream_worker,
@@ -96,6 +97,7 @@ class _Stream:
         self.error: str | None = None
         self.frames_written_final: int | None = None
         self.filled: Any = None
+        self.semaphore_names: list[str] = []
         self.frames_final: tuple[int, int | None, int | None] | None = None
 
 
@@ -387,9 +389,10 @@ class ChunkedWriter:
         slots = self.slot_count(stream.name)
         ring = frame_ring.FrameRing.create(slots, slot_bytes)
         stream.ring = ring
-        filled = ctx.Semaphore(0)
-        free = ctx.Semaphore(slots)
+        filled, filled_name = named_semaphore.create(0)
+        free, free_name = named_semaphore.create(slots)
         stream.filled = filled
+        stream.semaphore_names = [filled_name, free_name]
         events_recv, events_send = ctx.Pipe(duplex=False)
         lifeline_recv, lifeline_send = ctx.Pipe(duplex=False)
         spec = stream_worker.WorkerSpec(
@@ -399,12 +402,14 @@ class ChunkedWriter:
             directory=str(self._directory / stream.name),
             ext=CHUNK_EXT,
             ring=ring.spec,
+            filled_semaphore=filled_name,
+            free_semaphore=free_name,
             cluster_time_limit_ms=self._cluster_ms,
             fsync_interval_ms=self._fsync_ms,
         )
         process = ctx.Process(
             target=stream_worker.run_worker,
-            args=(spec, filled, free, events_send, lifeline_recv),
+            args=(spec, events_send, lifeline_recv),
             name=f"omgrab-writer-{stream.name}",
             daemon=True,
         )
@@ -455,6 +460,7 @@ class ChunkedWriter:
                     if kind == "ready":
                         stream.ready = True
                         pending.pop(stream.name, None)
+                        self._unlink_names(stream)
                         break
                     if kind == "error":
                         raise RuntimeError(
@@ -478,6 +484,18 @@ class ChunkedWriter:
             stream.exited = True
             stream.exited_event.set()
         return True
+
+    def _unlink_names(self, stream: _Stream) -> None:
+        """Remove the ring's and semaphores' names once the worker holds them open.
+
+        From then on nothing of the stream is left in ``/dev/shm`` whatever kills the
+        processes; both sides keep their mappings and handles.
+        """
+        if stream.ring is not None:
+            stream.ring.unlink()
+        for name in stream.semaphore_names:
+            named_semaphore.unlink(name)
+        stream.semaphore_names = []
 
     def _abort_start(self) -> None:
         for stream in self._streams.values():
@@ -696,6 +714,9 @@ class ChunkedWriter:
                     stream.ring = None
                     ring.unlink()
                     ring.close()
+                for name in stream.semaphore_names:
+                    named_semaphore.unlink(name)
+                stream.semaphore_names = []
                 for conn in (stream.events, stream.lifeline):
                     if conn is not None:
                         conn.close()

@@ -1,0 +1,429 @@
+"""Recording benchmark: ChunkedWriter throughput under application load, merge speed, crash loss.
+
+Usage::
+
+    .venv/bin/python benchmarks/recording.py [--frames N] [--quick] [--out DIR]
+
+Prints one JSON document. Measures, in one run on the same pre-generated frames:
+
+* ``ceiling``: the two reference encoders alone, each in its own process, in parallel
+  (RGB 1280x800 libx264 superfast 4 Mbit/s g=25 bf=0, depth 640x400 FFV1 gray16le); fps is
+  frames / wall time until both are done.
+* ``writer``: ChunkedWriter (RGB + depth + IMU) fed as fast as it takes frames from the main
+  thread, from the first put until ``stop()`` returned (everything drained), under three loads
+  in the same process: ``none``, ``busy30`` (a pure-Python thread busy 3 ms then sleeping 7 ms)
+  and ``hog`` (a pure-Python thread that never sleeps). Reported: fps, ratio to the ceiling and
+  to the unloaded run, frames put vs packets demuxed back from the files, drops, CPU % of both
+  cores (psutil, whole system, over the run) and peak RSS of this process plus its children
+  (sampled; shared memory is counted in every process that maps it).
+* ``merge``: ``omgrab.recording.merge.merge_recording_chunks`` MB/s vs ``ffmpeg -f concat -c
+  copy`` on the same chunks (null when the merge module is missing).
+* ``crash``: ms and bytes unreadable per stream after SIGKILL of a real-time recorder process
+  group (reference size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import fractions
+import json
+import multiprocessing
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import av
+import numpy as np
+import psutil
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
+
+from omgrab import recording  # noqa: E402
+
+RGB_SHAPE = (800, 1280, 3)
+DEPTH_SHAPE = (400, 640)
+DISTINCT = 24
+TB = fractions.Fraction(1, 1000)
+ORIGIN = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+# -- frames ----------------------------------------------------------------------------------
+
+
+def make_rgb(n: int) -> list[np.ndarray]:
+    """Moving colour gradients with some texture: realistic work for libx264."""
+    h, w, _ = RGB_SHAPE
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 12, size=(h, w), dtype=np.uint8)
+    frames = []
+    for i in range(n):
+        r = (x * 0.2 + i * 6) % 256
+        g = (y * 0.3 + i * 3) % 256
+        b = 128 + 100 * np.sin((x + y) / 60.0 + i / 5.0)
+        frame = np.stack([r, g, b], axis=-1).astype(np.uint8)
+        frame[..., 1] += noise
+        frames.append(frame)
+    return frames
+
+
+def make_depth(n: int) -> list[np.ndarray]:
+    """Millimetre depth: a tilted floor, a moving box and +-3 mm sensor noise."""
+    h, w = DEPTH_SHAPE
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(2)
+    frames = []
+    for i in range(n):
+        depth = 800 + y * 6 + x * 0.5
+        x0 = 100 + (i * 7) % 400
+        depth[100:250, x0 : x0 + 120] = 650
+        depth += rng.normal(0, 3, size=(h, w))
+        frames.append(np.clip(depth, 0, 65535).astype(np.uint16))
+    return frames
+
+
+def imu_item(i: int) -> bytes:
+    return json.dumps(
+        {"t": i, "acc": [0.01 * i, -9.81, 0.2], "gyro": [0.001, 0.002 * i, 0.0]},
+        separators=(",", ":"),
+    ).encode()
+
+
+# -- encode-only ceiling -----------------------------------------------------------------------
+
+
+def _encode_only(kind: str, frames: int, path: str, barrier: Any, result: Any) -> None:
+    source = make_rgb(DISTINCT) if kind == "rgb" else make_depth(DISTINCT)
+    cfg = recording.rgb_stream_config() if kind == "rgb" else recording.depth_stream_config()
+    out = av.open(path, "w", format="matroska")
+    st = out.add_stream(cfg.codec, rate=cfg.fps, options=dict(cfg.stream_options))
+    st.width, st.height = cfg.width, cfg.height
+    st.pix_fmt = cfg.output_pixel_format
+    st.bit_rate = cfg.bitrate
+    st.time_base = TB
+    st.codec_context.time_base = TB
+    barrier.wait()
+    start = time.perf_counter()
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(source[i % DISTINCT], format=cfg.input_pixel_format)
+        frame.pts = i * 40
+        frame.time_base = TB
+        for packet in st.encode(frame):
+            out.mux(packet)
+    for packet in st.encode(None):
+        out.mux(packet)
+    out.close()
+    result.put((kind, time.perf_counter() - start))
+
+
+def encode_only_ceiling(frames: int, workdir: pathlib.Path) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    result = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_encode_only, args=(kind, frames, str(workdir / f"{kind}.mkv"), barrier, result)
+        )
+        for kind in ("rgb", "depth")
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    times = dict(result.get() for _ in procs)
+    wall = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return {
+        "fps": frames / wall,
+        "rgb_alone_fps": frames / times["rgb"],
+        "depth_alone_fps": frames / times["depth"],
+        "frames": frames,
+    }
+
+
+# -- application load --------------------------------------------------------------------------
+
+
+class Load:
+    """A pure-Python thread: busy ``busy_ms`` then asleep ``sleep_ms`` (0: never sleeps)."""
+
+    def __init__(self, busy_ms: float, sleep_ms: float) -> None:
+        self._busy_s = busy_ms / 1000
+        self._sleep_s = sleep_ms / 1000
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.loops = 0
+
+    def _run(self) -> None:
+        n = 0
+        stop = self._stop
+        if self._sleep_s <= 0:  # never sleeps
+            while not stop.is_set():
+                n += 1
+        else:
+            while not stop.is_set():
+                end = time.perf_counter() + self._busy_s
+                while time.perf_counter() < end:
+                    n += 1
+                time.sleep(self._sleep_s)
+        self.loops = n
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class PeakRss:
+    """Samples RSS of this process and all its children every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return int(total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self._sample())
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def count_packets(directory: pathlib.Path, stream: str) -> int:
+    n = 0
+    for path in sorted((directory / stream).glob("*.mkv")):
+        with av.open(str(path)) as container:
+            n += sum(
+                1 for p in container.demux(container.streams[0]) if p.size and p.pts is not None
+            )
+    return n
+
+
+def run_writer(
+    frames: int, spool: pathlib.Path, name: str, load: tuple[float, float] | None
+) -> dict[str, Any]:
+    rgb = make_rgb(DISTINCT)
+    depth = make_depth(DISTINCT)
+    configs = {"rgb": recording.rgb_stream_config(), "depth": recording.depth_stream_config()}
+    writer = recording.ChunkedWriter(
+        name,
+        spool,
+        configs,
+        sensor_stream_configs={"imu": recording.imu_stream_config()},
+        chunk_length_s=10.0,
+        origin=ORIGIN,
+        put_timeout_s=60.0,  # fed as fast as it takes frames: wait, never drop
+    )
+    writer.start()
+    queues = {s: writer.get_encoder_queue(s) for s in ("rgb", "depth", "imu")}
+    load_ctx = Load(*load) if load else None
+    if load_ctx:
+        load_ctx.__enter__()
+    try:
+        with PeakRss() as rss:
+            psutil.cpu_percent(percpu=True)
+            start = time.perf_counter()
+            for i in range(frames):
+                ts = ORIGIN + datetime.timedelta(milliseconds=40 * i)
+                queues["rgb"].put((rgb[i % DISTINCT], ts))
+                queues["depth"].put((depth[i % DISTINCT], ts))
+                queues["imu"].put((imu_item(i), ts))
+            put_done = time.perf_counter() - start
+            writer.stop()
+            wall = time.perf_counter() - start
+            cpu = psutil.cpu_percent(percpu=True)
+    finally:
+        if load_ctx:
+            load_ctx.__exit__(None, None, None)
+    stats = writer.stats
+    return {
+        "fps": frames / wall,
+        "seconds": wall,
+        "put_seconds": put_done,
+        "frames_put": {s: stats[s].frames_put for s in stats},
+        "frames_in_files": {s: count_packets(writer.directory, s) for s in stats},
+        "dropped": {s: stats[s].frames_dropped for s in stats},
+        "cpu_percent_per_core": cpu,
+        "cpu_percent_both_cores": sum(cpu) / len(cpu),
+        "peak_rss_mb": round(rss.peak / 2**20, 1),
+        "healthy": writer.healthy,
+    }
+
+
+# -- merge -------------------------------------------------------------------------------------
+
+
+def bench_merge(recording_dir: pathlib.Path, workdir: pathlib.Path) -> dict[str, Any]:
+    try:
+        from omgrab.recording import merge
+    except ImportError:
+        return {"omgrab_mb_s": None, "note": "omgrab.recording.merge is not available"}
+    if not hasattr(merge, "merge_recording_chunks"):
+        return {"omgrab_mb_s": None, "note": "merge_recording_chunks is not available"}
+    chunk_bytes = sum(p.stat().st_size for p in recording_dir.glob("*/*.mkv"))
+    os.sync()
+    out = workdir / "merged.mkv"
+    start = time.perf_counter()
+    merge.merge_recording_chunks(recording_dir, out)
+    omgrab_s = time.perf_counter() - start
+    lists = []
+    streams = sorted(p.name for p in recording_dir.iterdir() if p.is_dir())
+    for stream in streams:
+        listing = workdir / f"{stream}.txt"
+        listing.write_text(
+            "".join(f"file '{p}'\n" for p in sorted((recording_dir / stream).glob("*.mkv")))
+        )
+        lists.append(listing)
+    cmd = ["ffmpeg", "-v", "error", "-y"]
+    for listing in lists:
+        cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    for n in range(len(lists)):
+        cmd += ["-map", str(n)]
+    cmd += ["-c", "copy", str(workdir / "concat.mkv")]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    ffmpeg_s = time.perf_counter() - start
+    mb = chunk_bytes / 1e6
+    return {
+        "chunk_mb": round(mb, 2),
+        "omgrab_mb_s": round(mb / omgrab_s, 1),
+        "ffmpeg_concat_mb_s": round(mb / ffmpeg_s, 1),
+        "ratio": round(ffmpeg_s / omgrab_s, 2),
+    }
+
+
+# -- crash -------------------------------------------------------------------------------------
+
+
+def bench_crash(workdir: pathlib.Path, kill_after_s: float = 2.5) -> dict[str, Any]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.test_recording_crash_recorder",
+            str(workdir),
+            "crash",
+            "reference",
+            "60",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    reported: list[int] = []
+    first = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip().isdigit():
+                reported.append(int(line))
+                first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    first.wait(60)
+    time.sleep(kill_after_s)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    reader.join(10)
+    for leftover in pathlib.Path("/dev/shm").glob(f"omgrab-{proc.pid}-*"):
+        leftover.unlink()
+    result: dict[str, Any] = {"last_handed_ms": reported[-1] if reported else None}
+    for stream in ("rgb", "depth", "imu"):
+        files = sorted((workdir / "crash" / stream).glob("*.mkv"))
+        last_pts, end = None, 0
+        with av.open(str(files[-1])) as container:
+            for packet in container.demux(container.streams[0]):
+                if packet.size and packet.pts is not None:
+                    last_pts, end = int(packet.pts), int(packet.pos or 0) + packet.size
+        size = files[-1].stat().st_size
+        result[stream] = {
+            "ms_lost": None if last_pts is None else reported[-1] - last_pts,
+            "bytes_after_last_readable_packet": size - end,
+        }
+    return result
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="150 frames, skip crash")
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="keep files here")
+    args = parser.parse_args()
+    frames = 150 if args.quick else args.frames
+    workdir = args.out or pathlib.Path(tempfile.mkdtemp(prefix="omgrab-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "command": " ".join([".venv/bin/python", "benchmarks/recording.py", *sys.argv[1:]]),
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "frames": frames,
+    }
+    try:
+        ceiling = encode_only_ceiling(frames, workdir)
+        report["ceiling"] = ceiling
+        loads = {"none": None, "busy30": (3.0, 7.0), "hog": (0.0, 0.0)}
+        writer: dict[str, Any] = {}
+        for name, load in loads.items():
+            result = run_writer(frames, workdir / "spool", f"rec-{name}", load)
+            result["ratio_to_ceiling"] = round(result["fps"] / ceiling["fps"], 3)
+            if "none" in writer:
+                result["ratio_to_unloaded"] = round(result["fps"] / writer["none"]["fps"], 3)
+            writer[name] = result
+        report["writer"] = writer
+        report["targets"] = {
+            "unloaded_ge_0.9_ceiling": writer["none"]["ratio_to_ceiling"] >= 0.9,
+            "busy30_ge_0.8_unloaded": writer["busy30"]["ratio_to_unloaded"] >= 0.8,
+            "hog_ge_0.4_ceiling": writer["hog"]["ratio_to_ceiling"] >= 0.4,
+            "hog_ge_30fps": writer["hog"]["fps"] >= 30,
+            "every_frame_put_in_files": all(
+                w["frames_put"] == w["frames_in_files"] for w in writer.values()
+            ),
+        }
+        report["merge"] = bench_merge(workdir / "spool" / "rec-none", workdir)
+        report["crash"] = None if args.quick else bench_crash(workdir)
+        report["load_average_after"] = os.getloadavg()
+    finally:
+        if args.out is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
