@@ -270,7 +270,13 @@ class StorageMonitor:
     @property
     def level(self) -> StorageLevel:
         """The ladder level of the current (possibly cached) reading."""
-        self.reading()
+        with self._lock:  # fast path: one lock, no reading object touched
+            cached = self._reading
+            if cached is not None and (
+                self._time.monotonic() - cached.taken_at < self._min_interval_s
+            ):
+                return self._level
+        self.refresh()
         with self._lock:
             return self._level
 

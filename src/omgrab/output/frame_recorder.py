@@ -35,6 +35,7 @@ from omgrab.output import rate_limit, types
 logger = logging.getLogger(__name__)
 
 _JPEG_MAX_SIDE = 65500
+_UINT8 = np.dtype(np.uint8)
 _DISK_FULL_RETRY_S = 5.0
 _STOP = object()
 
@@ -84,7 +85,7 @@ def validate_frame(frame: object) -> np.ndarray:
         raise types.InvalidEntryError("frame is None")
     if not isinstance(frame, np.ndarray):
         raise types.InvalidEntryError(f"frame must be a numpy.ndarray, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
+    if frame.dtype is not _UINT8 and frame.dtype != _UINT8:
         raise types.InvalidEntryError(
             f"frame dtype must be uint8 for JPEG, got {frame.dtype} (shape {frame.shape})"
         )
