@@ -160,6 +160,19 @@ def raw_imencode_fps(bgr: np.ndarray, n: int, threads: int) -> float:
     return (n // threads) * threads / (time.perf_counter() - t0)
 
 
+def raw_encode_and_write_fps(tmp: str, bgr: np.ndarray, n: int) -> float:
+    """imencode plus writing each JPEG to its own file: the least any frame recorder does."""
+    os.makedirs(tmp, exist_ok=True)
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), 90]
+    t0 = time.perf_counter()
+    for i in range(n):
+        ok, buf = cv2.imencode(".jpg", bgr, params)
+        assert ok
+        with open(os.path.join(tmp, f"{i}.jpg"), "wb") as f:
+            f.write(buf.tobytes())
+    return n / (time.perf_counter() - t0)
+
+
 def manager_fps(tmp: str, frame: np.ndarray, n: int, workers: int, order: str) -> float:
     t = clock.ManualTimeSource()  # each frame 1 s apart: the rate limiter admits all
     cfg = output.OutputConfig(
@@ -189,6 +202,10 @@ def bench_jpeg(tmp: str, frame_rgb: np.ndarray, n: int, repeats: int) -> dict[st
     for r in range(repeats):
         for threads in (1, 2):
             runs.setdefault(f"raw_{threads}", []).append(raw_imencode_fps(bgr, n, threads))
+            if threads == 1:
+                runs.setdefault("raw_write_1", []).append(
+                    raw_encode_and_write_fps(os.path.join(tmp, f"raw{r}"), bgr, n)
+                )
             for order, src in (("bgr", bgr), ("rgb", frame_rgb)):
                 fps = manager_fps(os.path.join(tmp, f"{r}{threads}{order}"), src, n, threads, order)
                 runs.setdefault(f"{order}_{threads}", []).append(fps)
@@ -196,11 +213,13 @@ def bench_jpeg(tmp: str, frame_rgb: np.ndarray, n: int, repeats: int) -> dict[st
     out: dict[str, Any] = {
         "repeats": repeats,
         "raw_imencode_q90_fps": {"1_thread": med["raw_1"], "2_threads": med["raw_2"]},
+        "raw_imencode_plus_file_write_fps_1_thread": med["raw_write_1"],
     }
     for order in ("bgr", "rgb"):
         out[order] = {
             "manager_fps_1_worker": med[f"{order}_1"],
             "ratio_per_core": med[f"{order}_1"] / med["raw_1"],
+            "ratio_per_core_vs_encode_plus_write": med[f"{order}_1"] / med["raw_write_1"],
             "manager_fps_2_workers": med[f"{order}_2"],
             "ratio_2_workers_vs_2_threads": med[f"{order}_2"] / med["raw_2"],
         }
