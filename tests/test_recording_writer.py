@@ -6,6 +6,7 @@ import datetime
 import json
 import pathlib
 import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -417,3 +418,33 @@ def test_memory_bound_of_the_rings(tmp_path: pathlib.Path) -> None:
     )
     assert small.slot_count("rgb") == 2
     assert small.slot_count("depth") == 16
+
+
+def test_every_frame_reaches_the_files_under_a_gil_hogging_thread(
+    writer_factory: Callable[..., recording.ChunkedWriter],
+) -> None:
+    stop = threading.Event()
+
+    def hog() -> None:  # pure Python, never sleeps, never releases the GIL voluntarily
+        n = 0
+        while not stop.is_set():
+            n += 1
+
+    thread = threading.Thread(target=hog, daemon=True)
+    writer = writer_factory(chunk_length_s=1.0, put_timeout_s=30.0)
+    writer.start()
+    thread.start()
+    try:
+        queues = {s: writer.get_encoder_queue(s) for s in ("rgb", "depth", "imu")}
+        for i in range(100):
+            ts = fx.timestamp_at(i * 40)
+            queues["rgb"].put((fx.rgb_frame(i), ts))
+            queues["depth"].put((fx.depth_frame(i), ts))
+            queues["imu"].put((fx.imu_payload(i), ts))
+        writer.stop()
+    finally:
+        stop.set()
+        thread.join()
+    for stream in ("rgb", "depth", "imu"):
+        assert all_pts(writer.directory, stream) == [i * 40 for i in range(100)]
+        assert writer.stats[stream].frames_dropped == 0
