@@ -5,13 +5,12 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime
-import threading
 import time
-import types
 
 import numpy as np
 
 from omgrab import clock as clock_mod
+from omgrab import lifecycle
 
 
 class FrameUnavailableError(Exception):
@@ -44,7 +43,7 @@ class CameraConfig:
 Frame = tuple[np.ndarray, datetime.datetime]
 
 
-class Camera(abc.ABC):
+class Camera(lifecycle.Openable):
     """A source of timestamped frames; a context manager that opens and closes it.
 
     Subclasses implement ``_open``, ``_close`` and ``_read_frame``. With ``pace=True``
@@ -64,12 +63,11 @@ class Camera(abc.ABC):
         clock: clock_mod.DeviceClock | None = None,
         pace: bool = False,
     ) -> None:
+        super().__init__()
         self._config = config
         self._clock = clock if clock is not None else clock_mod.default_clock()
         self._pace = pace
         self._next_due: float | None = None
-        self._open_lock = threading.Lock()
-        self._is_open = False
 
     @property
     def config(self) -> CameraConfig:
@@ -81,39 +79,10 @@ class Camera(abc.ABC):
         """The clock that stamps this camera's frames."""
         return self._clock
 
-    @property
-    def is_open(self) -> bool:
-        """True between ``open()`` and ``close()``."""
-        return self._is_open
-
     def open(self) -> None:
-        """Open the camera (idempotent)."""
-        with self._open_lock:
-            if self._is_open:
-                return
-            self._open()
-            self._next_due = None
-            self._is_open = True
-
-    def close(self) -> None:
-        """Close the camera (idempotent)."""
-        with self._open_lock:
-            if not self._is_open:
-                return
-            self._is_open = False
-            self._close()
-
-    def __enter__(self) -> Camera:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()
+        """Open the camera (idempotent); pacing restarts from the first frame."""
+        self._next_due = None
+        super().open()
 
     def get_next_frame(self, timeout_s: float | None = None) -> Frame:
         """Return the next frame and its capture timestamp.
@@ -156,14 +125,6 @@ class Camera(abc.ABC):
             source.advance(seconds)
         else:
             time.sleep(seconds)
-
-    @abc.abstractmethod
-    def _open(self) -> None:
-        """Acquire the underlying resource."""
-
-    @abc.abstractmethod
-    def _close(self) -> None:
-        """Release the underlying resource."""
 
     @abc.abstractmethod
     def _read_frame(self, timeout_s: float | None) -> Frame:
