@@ -20,7 +20,13 @@ def test_invalid_frames_are_counted_reported_once_and_the_stream_goes_on(
     writer_factory: Callable[..., recording.ChunkedWriter],
 ) -> None:
     calls: list[str] = []
-    writer = writer_factory(on_error=lambda: calls.append(threading.current_thread().name))
+    called = threading.Event()
+
+    def on_error() -> None:
+        calls.append(threading.current_thread().name)
+        called.set()
+
+    writer = writer_factory(on_error=on_error)
     writer.start()
     q_rgb = writer.get_encoder_queue("rgb")
     q_depth = writer.get_encoder_queue("depth")
@@ -36,6 +42,7 @@ def test_invalid_frames_are_counted_reported_once_and_the_stream_goes_on(
     q_depth.put((fx.depth_frame(1), fx.timestamp_at(40)))
     q_imu.put((b"{}", fx.timestamp_at(40)))
     writer.stop()
+    assert called.wait(10)
     assert len(calls) == 1
     assert not writer.healthy
     stats = writer.stats
@@ -117,6 +124,7 @@ def test_bad_encoder_options_fail_start_with_a_clear_error(tmp_path: pathlib.Pat
     with pytest.raises(RuntimeError, match=r"stream 'rgb'.*avcodec_open2"):
         writer.start()
     writer.stop()  # harmless after a failed start
+    assert not (tmp_path / "rec").exists()  # no orphan left for recovery to trip over
 
 
 def test_unknown_codec_fails_start(tmp_path: pathlib.Path) -> None:
@@ -128,6 +136,28 @@ def test_unknown_codec_fails_start(tmp_path: pathlib.Path) -> None:
     writer = recording.ChunkedWriter("rec", tmp_path, configs)
     with pytest.raises(RuntimeError, match="no-such-codec"):
         writer.start()
+
+
+def test_on_error_callback_may_stop_the_writer(
+    writer_factory: Callable[..., recording.ChunkedWriter],
+) -> None:
+    done = threading.Event()
+    holder: list[recording.ChunkedWriter] = []
+
+    def on_error() -> None:
+        holder[0].stop()
+        done.set()
+
+    writer = writer_factory(on_error=on_error)
+    holder.append(writer)
+    writer.start()
+    writer.get_encoder_queue("imu").put((b"ok", fx.timestamp_at(0)))
+    pid = writer.worker_pid("rgb")
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert done.wait(20), "stop() from on_error did not return"
+    assert (writer.directory / "COMPLETE").exists()
+    assert writer.stats["imu"].frames_written == 1
 
 
 def test_on_error_callback_that_raises_does_not_break_the_writer(

@@ -36,6 +36,7 @@ Error policy:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import pathlib
@@ -220,6 +221,9 @@ class ChunkedWriter:
         self._stopping = False
         self._monitor: threading.Thread | None = None
         self._stopped_at: datetime.datetime | None = None
+        self._on_error_thread: threading.Thread | None = None
+        self._stop_lock = threading.Lock()  # serialises stop() callers
+        self._created_directory = False
 
     def _add_stream(
         self,
@@ -311,6 +315,7 @@ class ChunkedWriter:
         self._started = True
         if (self._directory / spool_files.RECORDING_FILE).exists():
             raise FileExistsError(f"{self._directory} already holds a recording")
+        self._created_directory = not self._directory.exists()
         self._directory.mkdir(parents=True, exist_ok=True)
         if self._origin is None:
             self._origin = self._clock.now()
@@ -334,8 +339,13 @@ class ChunkedWriter:
     def stop(self) -> None:
         """Drain every queued item into the files, close all chunks, write stats and COMPLETE.
 
-        Idempotent; returns within about ``stop_timeout_s`` even if a worker hangs.
+        Idempotent and thread-safe (a second caller waits for the first to finish); returns
+        within about ``stop_timeout_s`` even if a worker hangs.
         """
+        with self._stop_lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
         if not self._started or self._stopped:
             return
         self._stopped = True
@@ -504,6 +514,21 @@ class ChunkedWriter:
                 stream.process.join(5.0)
         self._stopped = True
         self._release_resources()
+        self._remove_empty_recording()
+
+    def _remove_empty_recording(self) -> None:
+        """After a failed start, remove what start() created if no chunk was written."""
+        if any(self._directory.glob("*/*.mkv*")):
+            return
+        for name in (spool_files.RECORDING_FILE, spool_files.STATS_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (self._directory / name).unlink()
+        for stream in self._streams.values():
+            with contextlib.suppress(OSError):
+                (self._directory / stream.name).rmdir()
+        if self._created_directory:
+            with contextlib.suppress(OSError):
+                self._directory.rmdir()
 
     # -- monitor -----------------------------------------------------------------------------
 
@@ -625,10 +650,19 @@ class ChunkedWriter:
             first = not self._error_reported
             self._error_reported = True
         if first and self._on_error is not None:
-            try:
-                self._on_error()
-            except Exception:
-                logger.exception("writer %r: on_error callback failed", self._name)
+            # From its own thread, so the callback may call stop() (which waits for the
+            # monitor thread) or block without stalling a capture or the monitor thread.
+            self._on_error_thread = threading.Thread(
+                target=self._call_on_error, name=f"chunked-writer-{self._name}-on-error"
+            )
+            self._on_error_thread.start()
+
+    def _call_on_error(self) -> None:
+        assert self._on_error is not None
+        try:
+            self._on_error()
+        except Exception:
+            logger.exception("writer %r: on_error callback failed", self._name)
 
     # -- stats -------------------------------------------------------------------------------
 
