@@ -221,3 +221,9 @@ def demux_packets(path: pathlib.Path) -> list[DemuxedPacket]:
 def chunk_files(directory: pathlib.Path, stream: str) -> list[pathlib.Path]:
     """The chunk files of one stream, sorted by name."""
     return sorted((directory / stream).glob("*.mkv"))
+
+
+@pytest.fixture
+def short_recording(tmp_path: pathlib.Path) -> WrittenRecording:
+    """A finished 2-second recording (RGB, depth, IMU; 1 s chunks) in ``tmp_path / 'spool'``."""
+    return write_recording(tmp_path / "spool", name="rec-short", frames=50, chunk_length_s=1.0)

@@ -448,3 +448,10 @@ def test_every_frame_reaches_the_files_under_a_gil_hogging_thread(
     for stream in ("rgb", "depth", "imu"):
         assert all_pts(writer.directory, stream) == [i * 40 for i in range(100)]
         assert writer.stats[stream].frames_dropped == 0
+
+
+def test_short_recording_fixture(short_recording: fx.WrittenRecording) -> None:
+    assert (short_recording.directory / "COMPLETE").exists()
+    for stream in ("rgb", "depth", "imu"):
+        assert all_pts(short_recording.directory, stream) == short_recording.expected_pts[stream]
+        assert short_recording.stats[stream].frames_written == 50

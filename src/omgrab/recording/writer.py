@@ -18,11 +18,13 @@ Architecture (one writer = one recording directory, see ``docs/spool-format.md``
   rotation) and notices a worker that fails or dies.
 
 Memory: each video stream's ring holds ``slots = min(max_encoder_queue_size,
-max(2, max_buffer_bytes_per_stream // frame_bytes))`` frames; with the defaults (128 MiB) the
-reference RGB stream (1280x800x3 = 3 MiB) gets 41 slots (1.6 s at 25 fps) and depth
-(640x400x2 = 500 KiB) 200 slots; a data stream gets ``max_encoder_queue_size`` slots of
-``max_item_bytes``. The memory bound of a writer is therefore the sum of those rings (about
-250 MiB of shared memory for the reference set) plus one encoder per stream.
+max(2, max_buffer_bytes_per_stream // frame_bytes))`` frames; with the defaults (128 MiB,
+``max_encoder_queue_size=200``) the reference RGB stream (1280x800x3 = 3.07 MB a frame) gets
+43 slots (132 MB, 1.7 s at 25 fps), depth (640x400x2 = 512 kB) 200 slots (102 MB, 8 s) and a
+data stream ``max_encoder_queue_size`` slots of ``max_item_bytes`` (IMU: 200 x 64 KiB =
+13 MB). The memory bound of a writer is the sum of its rings (about 250 MB of shared memory for
+the reference set, mapped by the writer and one worker each) plus one encoder per stream;
+nothing else queues frames. Lower ``max_buffer_bytes_per_stream`` on small boards.
 
 Error policy:
 
