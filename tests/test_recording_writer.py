@@ -174,12 +174,19 @@ def test_stalled_stream_never_blocks_the_others(
         q_rgb.put((fx.rgb_frame(i), ts))
         q_imu.put((fx.imu_payload(i), ts))
     # Chunks 1-3 of rgb and imu are closed while the recording still runs.
-    wait_for(lambda: sum(c.closed for c in writer.stats["rgb"].chunks) == 3)
-    wait_for(lambda: sum(c.closed for c in writer.stats["imu"].chunks) == 3)
+    for stream in ("rgb", "imu"):  # 3 closed chunks and the 4th open
+        wait_for(
+            lambda s=stream: [c.closed for c in writer.stats[s].chunks] == [True, True, True, False]
+        )
     for chunk in writer.stats["rgb"].chunks[:3]:
         assert len(fx.demux_packets(writer.directory / chunk.file)) == 25
+
+    def stats_file_chunks() -> int:
+        doc = json.loads((writer.directory / "stats.json").read_text())
+        return len(doc["streams"]["rgb"]["chunks"])
+
+    wait_for(lambda: stats_file_chunks() == 4)  # rewritten at every rotation
     stats_doc = json.loads((writer.directory / "stats.json").read_text())
-    assert len(stats_doc["streams"]["rgb"]["chunks"]) == 4
     assert stats_doc["streams"]["depth"]["chunks"] == []
     assert writer.stats["depth"].frames_put == 0
     assert writer.stats["depth"].last_timestamp is None
