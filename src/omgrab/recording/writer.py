@@ -576,16 +576,16 @@ class ChunkedWriter:
             stream.exited_event.set()
             code = stream.process.exitcode
             if not stream.finished or code != 0:
+                if stream.queue is not None:
+                    stream.queue.mark_dead()  # before reporting: later puts drop at once
                 with self._lock:
-                    had_error = stream.error is not None
+                    had_error = stream.error is not None and "invalid item" not in stream.error
                 if not had_error:
                     self._stream_failed(
                         stream,
                         f"stream {stream.name!r}: worker process exited unexpectedly "
                         f"(exit code {code})",
                     )
-                if stream.queue is not None:
-                    stream.queue.mark_dead()
 
     def _handle_event(self, stream: _Stream, kind: str, payload: dict[str, Any]) -> None:
         if kind == "chunk_opened":
