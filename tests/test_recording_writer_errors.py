@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import signal
 import threading
 import time
@@ -266,3 +267,38 @@ def test_reference_stream_configs() -> None:
     assert depth.frame_shape == (400, 640) and depth.frame_dtype == np.dtype("<u2")
     imu = recording.imu_stream_config()
     assert (imu.codec, imu.metadata["type"]) == ("ass", "imu")
+
+
+def test_encoder_side_exception_is_reported_once_and_stop_returns(
+    writer_factory: Callable[..., recording.ChunkedWriter],
+) -> None:
+    reported = threading.Event()
+    calls: list[None] = []
+
+    def on_error() -> None:
+        calls.append(None)
+        reported.set()
+
+    writer = writer_factory(on_error=on_error, chunk_length_s=0.5)
+    writer.start()
+    q_rgb = writer.get_encoder_queue("rgb")
+    q_imu = writer.get_encoder_queue("imu")
+    for i in range(5):
+        q_rgb.put((fx.rgb_frame(i), fx.timestamp_at(i * 40)))
+    deadline = time.monotonic() + 10
+    while not writer.stats["rgb"].chunks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The next chunk of rgb cannot be created: the worker's av.open raises.
+    shutil.rmtree(writer.directory / "rgb")
+    for i in range(5, 40):
+        ts = fx.timestamp_at(i * 40)
+        q_rgb.put((fx.rgb_frame(i), ts))
+        q_imu.put((fx.imu_payload(i), ts))
+    assert reported.wait(10)
+    writer.stop()
+    assert len(calls) == 1
+    error = writer.stats["rgb"].error or ""
+    assert "stream 'rgb'" in error and "FileNotFoundError" in error
+    assert writer.stats["imu"].healthy
+    imu = [p.pts for f in fx.chunk_files(writer.directory, "imu") for p in fx.demux_packets(f)]
+    assert imu == [i * 40 for i in range(5, 40)]
