@@ -234,3 +234,11 @@ def test_write_errors_are_counted_logged_and_retried(
     w.close()
     assert path.read_bytes() == b"1\n2\n3\n"
     assert w.lines_lost == 0
+
+
+def test_read_only_mappings_are_accepted(mgr: output.OutputManager) -> None:
+    import types as pytypes
+
+    mgr.log_detection(pytypes.MappingProxyType(fixtures_output.detection_entry(3)))
+    assert mgr.flush(5)
+    assert orjson.loads(lines_on_disk(mgr)[0])["frame_id"] == 3

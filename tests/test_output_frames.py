@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from omgrab import clock, output
-from omgrab.output import rate_limit
+from omgrab.output import frame_recorder, rate_limit
 from tests import test_storage
 
 
@@ -190,7 +190,8 @@ def test_bad_ids_and_levels(
 def test_frames_are_copied_so_callers_may_reuse_buffers(tmp_path: pathlib.Path) -> None:
     t = clock.ManualTimeSource()
     buf = solid(16, 16, (255, 255, 255))
-    with output.OutputManager(time_source=t, output_dir=tmp_path) as m:
+    cfg = output.OutputConfig(copy_frames=True)
+    with output.OutputManager(cfg, time_source=t, output_dir=tmp_path) as m:
         for i in range(5):
             m.record_frame(buf, i, 2)
             buf[:] = 0  # the camera overwrites its buffer right away
@@ -201,6 +202,30 @@ def test_frames_are_copied_so_callers_may_reuse_buffers(tmp_path: pathlib.Path) 
         for i in range(5):
             img = cv2.imread(str(session_frames(m) / f"{i}.jpg"))
             assert img.min() >= 250
+
+
+def test_reused_buffers_are_detected_without_copying(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = clock.ManualTimeSource()
+    cfg = output.OutputConfig(jpeg_workers=1, frame_queue_size=4)
+    with output.OutputManager(cfg, time_source=t, output_dir=tmp_path) as m:
+        frames = session_frames(m)
+        os.mkfifo(frames / ".0.jpg.tmp")  # hold the encoder so frames stay queued
+        buf = solid(8, 8, (1, 1, 1))
+        m.record_frame(buf, 0, 2)
+        assert m._frames is not None
+        wait_until(m._frames._queue.empty)
+        t.advance(1)
+        m.record_frame(solid(8, 8, (1, 1, 1)), 1, 2)  # a fresh array: fine
+        t.advance(1)
+        m.record_frame(buf, 2, 2)  # the same buffer while frame 0 is still in flight
+        assert m.stats()["frames"]["buffer_reuse_detected"] == 1
+        assert "set OutputConfig(copy_frames=True)" in caplog.text
+        with open(frames / ".0.jpg.tmp", "rb") as reader:
+            reader.read()
+        assert m.flush(10)
+        assert m.stats()["frames"]["recorded"] == 3
 
 
 def wait_until(cond: object, timeout: float = 10.0) -> None:
@@ -217,6 +242,7 @@ def test_full_queue_drops_newest_frames_and_counts_them(
     """A blocked encoder (its output file is a FIFO nobody reads yet) fills the queue."""
     t = clock.ManualTimeSource()
     cfg = output.OutputConfig(jpeg_workers=1, frame_queue_size=2, copy_frames=copy_frames)
+    # Without copies the queue alone bounds the frames in flight.
     with output.OutputManager(cfg, time_source=t, output_dir=tmp_path) as m:
         frames = session_frames(m)
         fifo = frames / ".0.jpg.tmp"
@@ -273,3 +299,34 @@ def test_storage_ladder_with_scripted_statvfs(tmp_path: pathlib.Path) -> None:
         feed(m, t, 30, 1.0, 2, start=300)
         assert m.flush(10)
         assert m.stats()["frames"]["recorded"] == 64
+
+
+def test_close_with_a_stuck_encoder_returns_and_counts_unwritten_frames(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = clock.ManualTimeSource()
+    cfg = output.OutputConfig(jpeg_workers=1, frame_queue_size=2)
+    m = output.OutputManager(cfg, time_source=t, output_dir=tmp_path)
+    frames = session_frames(m)
+    fifo = frames / ".0.jpg.tmp"
+    os.mkfifo(fifo)
+    m.record_frame(solid(8, 8, (5, 5, 5)), 0, 2)
+    assert m._frames is not None
+    recorder = m._frames
+    wait_until(recorder._queue.empty)
+    for i in (1, 2):
+        t.advance(1)
+        m.record_frame(solid(8, 8, (5, 5, 5)), i, 2)
+    start = time.perf_counter()
+    m.close(timeout=0.5)
+    assert time.perf_counter() - start < 5
+    assert "did not stop within 0.5 s" in caplog.text
+    assert "2 frames queued during close() were not written" in caplog.text
+    assert m.stats()["frames"]["dropped_queue_full"] == 2
+    # Let the stuck thread finish so it does not outlive the test.
+    with open(fifo, "rb") as reader:
+        reader.read()
+    recorder._queue.put(frame_recorder._STOP)
+    for th in recorder._threads:
+        th.join(5)
+        assert not th.is_alive()

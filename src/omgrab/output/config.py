@@ -29,6 +29,11 @@ class OutputConfig:
         flush_every: Detection lines written to the OS at the latest every this many entries.
         flush_interval_s: ...or this long after the oldest unwritten entry arrived (5 s).
         fsync: Also ``fsync`` the detection log at every flush (power-loss safety, slower).
+        caller_flush_assist: If a detection arrives while a due batch of ``flush_every``
+            entries is still waiting for the writer thread (a bursty caller holding the GIL),
+            ``log_detection`` writes that batch itself (a small page-cache ``write``; skipped
+            if the writer thread is mid-write). Keeps the crash-loss bound at ``flush_every``
+            entries; turn off to never issue a syscall on the caller's thread.
         reduce_below: Storage ladder: below this free fraction record L1 only (0.20).
         detection_only_below: Below this free fraction stop frames (0.10).
         storage_check_interval_s: Minimum time between two ``statvfs`` calls.
@@ -67,6 +72,7 @@ class OutputConfig:
     flush_every: int = 10
     flush_interval_s: float = 5.0
     fsync: bool = False
+    caller_flush_assist: bool = True
     reduce_below: float = 0.20
     detection_only_below: float = 0.10
     storage_check_interval_s: float = 1.0

@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import typing
 
 import cv2
@@ -164,6 +165,7 @@ class FrameRecorder:
         self._written: collections.deque[tuple[str, int]] = collections.deque()
         self._older_dirs = list(older_frame_dirs or [])
         self._retention_wake = threading.Event()
+        self._retention_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._worker, name=f"omgrab-jpeg-{i}", daemon=True)
             for i in range(config.jpeg_workers)
@@ -301,12 +303,32 @@ class FrameRecorder:
         if self._closed:
             return
         self._closed = True
+        deadline = time.monotonic() + timeout
         for _ in self._threads:
-            self._queue.put(_STOP)
+            try:
+                self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                break
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 logger.error("JPEG encoder thread %s did not stop within %s s", t.name, timeout)
+        # Frames that raced with close() (queued behind the stop markers) are counted, not
+        # silently forgotten.
+        left = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                arr, _fid, ptr = typing.cast(tuple[np.ndarray, int, int], item)
+                self._finished(arr, ptr)
+                left += 1
+        if left:
+            with self._lock:
+                self.dropped_queue_full += left
+            logger.error("%d frames queued during close() were not written", left)
         if self._retention_thread is not None:
             self._monitor.remove_listener(self._on_storage_transition)
             self._retention_wake.set()
@@ -428,7 +450,12 @@ class FrameRecorder:
         """Delete the oldest frames until free space reaches ``retention_target_free``.
 
         Only ``*.jpg`` files in frame directories are ever deleted. Returns the count deleted.
+        Safe to call from any thread (one pass runs at a time).
         """
+        with self._retention_lock:
+            return self._enforce_retention()
+
+    def _enforce_retention(self) -> int:
         reading = self._monitor.refresh()
         target = self._config.retention_target_free
         if reading.free_fraction >= target or reading.total_bytes == 0:

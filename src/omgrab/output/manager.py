@@ -150,6 +150,7 @@ class OutputManager:
                 time_source=self._time,
                 fsync=cfg.fsync,
                 reserve_bytes=cfg.detection_reserve_bytes,
+                caller_assist=cfg.caller_flush_assist,
             )
             started.append(self._detections)
             self._health = line_writer.LineWriter(
@@ -308,7 +309,9 @@ class OutputManager:
                     raise types.InvalidEntryError(str(exc)) from None
             elif dataclasses.is_dataclass(entry) and not isinstance(entry, type):
                 entry = dataclasses.asdict(entry)
-            elif not isinstance(entry, Mapping):
+            elif isinstance(entry, Mapping):
+                entry = dict(entry)
+            else:
                 raise types.InvalidEntryError(
                     f"detection entry must be a dict, got {type(entry).__name__}"
                 )

@@ -320,10 +320,16 @@ class OperatorDelivery:
             )
         items = list(detections)
         formatted = [to_yolo(d) for d in items]
-        frame_ids = {
-            d.frame_id if isinstance(d, types.Detection) else d.get("frame_id") for d in items
-        }
-        frame_id = frame_ids.pop() if len(frame_ids) == 1 else None
+        frame_id = None
+        try:
+            frame_ids = {
+                d.frame_id if isinstance(d, types.Detection) else d.get("frame_id") for d in items
+            }
+            if len(frame_ids) == 1:
+                candidate = frame_ids.pop()
+                frame_id = candidate if isinstance(candidate, int) else None
+        except TypeError:  # an unhashable frame_id: leave the report's frame_id empty
+            frame_id = None
         return OperatorReport(
             seq=next(self._seq),
             timestamp=datetime.datetime.now(datetime.UTC).isoformat(),
