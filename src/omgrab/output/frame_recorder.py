@@ -160,6 +160,7 @@ class FrameRecorder:
         self._done = threading.Condition(self._lock)
         self._outstanding = 0
         self._inflight: collections.Counter[int] = collections.Counter()
+        self._wake_below = 0  # a wait_outstanding_below() limit in force (0: none)
         self.buffer_reuse_detected = 0
         # Retention bookkeeping: frames written, oldest first.
         self._written: collections.deque[tuple[str, int]] = collections.deque()
@@ -261,7 +262,9 @@ class FrameRecorder:
                 self._inflight[ptr] -= 1
                 if self._inflight[ptr] <= 0:
                     del self._inflight[ptr]
-            self._done.notify_all()
+            # Wake waiters only when what they wait for may have happened.
+            if self._outstanding == 0 or self._outstanding < self._wake_below:
+                self._done.notify_all()
 
     def _storage_level(self) -> storage.StorageLevel:
         """The ladder level, or DETECTION_ONLY while a disk-full error is in force."""
@@ -291,7 +294,11 @@ class FrameRecorder:
         For producers that prefer back-pressure to drops (benchmarks, offline re-encoding).
         """
         with self._done:
-            return self._done.wait_for(lambda: self._outstanding < limit, timeout)
+            self._wake_below = max(self._wake_below, limit)
+            try:
+                return self._done.wait_for(lambda: self._outstanding < limit, timeout)
+            finally:
+                self._wake_below = 0
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until every queued frame has been written or failed; False on timeout."""
