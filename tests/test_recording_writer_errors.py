@@ -302,3 +302,18 @@ def test_encoder_side_exception_is_reported_once_and_stop_returns(
     assert writer.stats["imu"].healthy
     imu = [p.pts for f in fx.chunk_files(writer.directory, "imu") for p in fx.demux_packets(f)]
     assert imu == [i * 40 for i in range(5, 40)]
+
+
+def test_fsync_problems_are_reported_once(tmp_path: pathlib.Path) -> None:
+    from omgrab.recording import stream_worker
+
+    messages: list[str] = []
+    syncer = stream_worker._Syncer(0.01, messages.append)
+    good = tmp_path / "chunk.mkv"
+    good.write_bytes(b"x" * 100)
+    syncer.follow(str(good))
+    syncer.follow(str(tmp_path / "missing.mkv"))
+    syncer.follow(str(tmp_path / "missing-too.mkv"))
+    syncer.stop()
+    assert syncer.errors == 2
+    assert len(messages) == 1 and "missing.mkv" in messages[0]

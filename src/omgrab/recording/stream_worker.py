@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from multiprocessing import connection
 from typing import Any
 
@@ -219,11 +220,12 @@ class _Syncer:
     """Background thread fsyncing the open chunk file every ``interval_s`` (power-loss bound).
 
     It opens its own descriptor of the chunk file (fsync of any descriptor flushes the file's
-    data); ``os.fsync`` releases the GIL, so encoding goes on meanwhile.
+    data); ``os.fdatasync`` releases the GIL, so encoding goes on meanwhile.
     """
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, on_error: Callable[[str], None]) -> None:
         self._interval_s = interval_s
+        self._on_error = on_error
         self._lock = threading.Lock()  # guards _fd
         self._fd: int | None = None
         self._stop = threading.Event()
@@ -238,8 +240,8 @@ class _Syncer:
         if path is not None and self._interval_s > 0:
             try:
                 fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                self.errors += 1
+            except OSError as exc:
+                self._failed(f"cannot open {path} for fsync: {exc}")
         with self._lock:
             old, self._fd = self._fd, fd
         if old is not None:
@@ -252,9 +254,14 @@ class _Syncer:
                 if fd is None:
                     continue
                 try:
-                    os.fsync(fd)
-                except OSError:
-                    self.errors += 1
+                    os.fdatasync(fd)  # data and size; skips timestamp-only metadata
+                except OSError as exc:
+                    self._failed(f"fsync of the open chunk failed: {exc}")
+
+    def _failed(self, message: str) -> None:
+        self.errors += 1
+        if self.errors == 1:  # reported once; the count goes out with every chunk summary
+            self._on_error(message)
 
     def stop(self) -> None:
         self._stop.set()
@@ -296,7 +303,9 @@ class _Worker:
         self.ring = frame_ring.FrameRing.attach(spec.ring)
         self.header = self.ring.header
         self.chunk: _Chunk | None = None
-        self.syncer = _Syncer(spec.fsync_interval_ms / 1000.0)
+        self._send_lock = threading.Lock()  # the syncer thread sends too
+        self._synced_chunk: _Chunk | None = None
+        self.syncer = _Syncer(spec.fsync_interval_ms / 1000.0, self._io_error)
         cfg = spec.config
         if spec.kind == "video":
             from omgrab.recording import config as config_mod
@@ -317,8 +326,11 @@ class _Worker:
 
     def send(self, kind: str, payload: dict[str, Any]) -> None:
         # OSError: the parent is gone; the files are what matters now.
-        with contextlib.suppress(OSError):
+        with self._send_lock, contextlib.suppress(OSError):
             self.events.send((kind, payload))
+
+    def _io_error(self, message: str) -> None:
+        self.send("io_error", {"message": f"stream {self.spec.stream_name!r}: {message}"})
 
     def _record_written(self, pts_list: list[int]) -> None:
         if not pts_list:
@@ -345,7 +357,7 @@ class _Worker:
     def open_chunk(self, chunk_id: str) -> None:
         self.close_chunk()
         self.chunk = _Chunk(self.spec, chunk_id)
-        self.syncer.follow(self.chunk.part_path)
+        self._synced_chunk = None  # the file exists once its first packet is written
         self.header[frame_ring.CHUNKS_FIELD] += 1
         self.send("chunk_opened", {"chunk_id": chunk_id, "file": self.chunk.file})
 
@@ -380,6 +392,9 @@ class _Worker:
             self._record_written(self.chunk.encode(item))
         else:
             self._record_written(self.chunk.write_data(item, pts))
+        if self._synced_chunk is not self.chunk and self.chunk.renamed:
+            self._synced_chunk = self.chunk
+            self.syncer.follow(self.chunk.path)
 
     def release_slot(self) -> None:
         self.header[frame_ring.READ_COUNT_FIELD] += 1

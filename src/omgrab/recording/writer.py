@@ -618,6 +618,8 @@ class ChunkedWriter:
             if stream.queue is not None:
                 stream.queue.mark_dead()
             self._stream_failed(stream, payload["message"])
+        elif kind == "io_error":  # the stream goes on, but durability is in question
+            self._stream_failed(stream, payload["message"])
         elif kind == "finished":
             stream.finished = True
             stream.frames_written_final = payload.get("frames_written")
