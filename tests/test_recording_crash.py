@@ -197,8 +197,9 @@ def test_sigkill_of_the_app_process_alone_lets_workers_finish_the_files(
     tmp_path: pathlib.Path,
 ) -> None:
     losses = run_campaign(tmp_path, "small", [0.8, 1.7], whole_group=False)
-    for loss in losses:  # every item handed over reached the files
-        assert all(loss[s] == 0 for s in STREAMS), losses
+    for loss in losses:  # every item handed over reached the files (< 0: the kill came
+        # after a put returned but before its line was printed)
+        assert all(-40 <= loss[s] <= 0 for s in STREAMS), losses
     for path in sorted(tmp_path.glob("*/*/*.mkv")):  # and every chunk was closed properly
         out = subprocess.run(["mkvmerge", "-J", str(path)], capture_output=True, text=True)
         assert out.returncode == 0, f"{path}: {out.stdout}"
