@@ -462,3 +462,18 @@ def test_short_recording_fixture(short_recording: fx.WrittenRecording) -> None:
     for stream in ("rgb", "depth", "imu"):
         assert all_pts(short_recording.directory, stream) == short_recording.expected_pts[stream]
         assert short_recording.stats[stream].frames_written == 50
+
+
+def test_prewarmed_writer_starts_quickly(tmp_path: pathlib.Path) -> None:
+    from omgrab.recording import worker_start
+
+    worker_start.prewarm()
+    worker_start.prewarm()  # idempotent
+    writer = recording.ChunkedWriter(
+        "rec", tmp_path, fx.small_video_configs(), sensor_stream_configs=fx.small_data_configs()
+    )
+    started = time.monotonic()
+    writer.start()
+    elapsed = time.monotonic() - started
+    writer.stop()
+    assert elapsed < 5.0  # generous for a shared CI box; ~0.05 s when idle
