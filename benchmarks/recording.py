@@ -18,6 +18,8 @@ Prints one JSON document. Measures, in one run on the same pre-generated frames:
   (sampled; shared memory is counted in every process that maps it).
 * ``merge``: ``omgrab.recording.merge.merge_recording_chunks`` MB/s vs ``ffmpeg -f concat -c
   copy`` on the same chunks (null when the merge module is missing).
+* ``realtime``: the reference set paced at 25 fps for ``--realtime-s`` seconds: drops and CPU
+  of the recorder (process + workers) and of the whole system, in % of both cores.
 * ``crash``: ms and bytes unreadable per stream after SIGKILL of a real-time recorder process
   group (reference size).
 """
@@ -234,6 +236,53 @@ def count_packets(directory: pathlib.Path, stream: str) -> int:
     return n
 
 
+def run_realtime(seconds: float, spool: pathlib.Path) -> dict[str, Any]:
+    """Reference set paced at 25 fps (one IMU batch per frame) for ``seconds``."""
+    rgb = make_rgb(DISTINCT)
+    depth = make_depth(DISTINCT)
+    configs = {"rgb": recording.rgb_stream_config(), "depth": recording.depth_stream_config()}
+    writer = recording.ChunkedWriter(
+        "rec-realtime",
+        spool,
+        configs,
+        sensor_stream_configs={"imu": recording.imu_stream_config()},
+        chunk_length_s=10.0,
+    )
+    writer.start()
+    origin = writer.origin
+    assert origin is not None
+    queues = {s: writer.get_encoder_queue(s) for s in ("rgb", "depth", "imu")}
+    me = psutil.Process()
+    procs = [me, *me.children(recursive=True)]
+    cpu_before = sum(sum(p.cpu_times()[:2]) for p in procs)
+    psutil.cpu_percent()
+    start = time.monotonic()
+    frames = int(seconds * 25)
+    for i in range(frames):
+        delay = start + i * 0.04 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        ts = origin + datetime.timedelta(milliseconds=40 * i)
+        queues["rgb"].put((rgb[i % DISTINCT], ts))
+        queues["depth"].put((depth[i % DISTINCT], ts))
+        queues["imu"].put((imu_item(i), ts))
+    elapsed = time.monotonic() - start
+    cpu_after = sum(sum(p.cpu_times()[:2]) for p in procs)
+    system_cpu = psutil.cpu_percent()
+    writer.stop()
+    stats = writer.stats
+    return {
+        "seconds": round(elapsed, 1),
+        "frames": frames,
+        "dropped": {s: stats[s].frames_dropped for s in stats},
+        "written": {s: stats[s].frames_written for s in stats},
+        "recorder_cpu_percent_of_both_cores": round(
+            100 * (cpu_after - cpu_before) / elapsed / (os.cpu_count() or 1), 1
+        ),
+        "system_cpu_percent_of_both_cores": system_cpu,
+    }
+
+
 def run_writer(
     frames: int, spool: pathlib.Path, name: str, load: tuple[float, float] | None
 ) -> dict[str, Any]:
@@ -390,8 +439,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="150 frames, skip crash")
     parser.add_argument("--out", type=pathlib.Path, default=None, help="keep files here")
+    parser.add_argument(
+        "--realtime-s", type=float, default=20.0, help="real-time 25 fps run length (0: skip)"
+    )
     args = parser.parse_args()
     frames = 150 if args.quick else args.frames
+    if args.quick:
+        args.realtime_s = min(args.realtime_s, 5.0)
     workdir = args.out or pathlib.Path(tempfile.mkdtemp(prefix="omgrab-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -428,6 +482,9 @@ def main() -> None:
                 w["frames_put"] == w["frames_in_files"] for w in writer.values()
             ),
         }
+        report["realtime"] = (
+            run_realtime(args.realtime_s, workdir / "spool") if args.realtime_s > 0 else None
+        )
         report["merge"] = bench_merge(workdir / "spool" / "rec-none", workdir)
         report["crash"] = None if args.quick else bench_crash(workdir)
         report["load_average_after"] = os.getloadavg()
