@@ -11,6 +11,10 @@ Write failures are logged, counted and retried: unwritten bytes stay in memory (
 ``max_retry_bytes``) and go out with the next batch, so a short ``ENOSPC`` loses nothing. An
 optional reserve file is pre-allocated beside the log and released at the first ``ENOSPC``,
 which keeps the log writable for a while after the rest of the disk filled up.
+
+A write interrupted by SIGKILL or power loss can leave the file's last line incomplete (the
+kernel may cut a write at a page boundary); ``omgrab.output.serialize.iter_jsonl`` skips such
+a trailing fragment, and a new session never appends to an old file.
 """
 
 from __future__ import annotations

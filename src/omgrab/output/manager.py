@@ -13,6 +13,16 @@ Every ``log_*`` / ``record_frame`` call validates on the caller's thread (bad in
 then hands the work to a background thread, so it returns in microseconds. Failures on the
 background threads are logged, counted (``stats()``, ``error_count``) and never stop
 processing. Calls after ``close()`` (or before ``init()``) raise ``WriteError``.
+
+Crash safety: detection lines reach the kernel at the latest every ``flush_every`` (10)
+entries or ``flush_interval_s`` (5 s) after the oldest unwritten one, so a SIGKILL loses at
+most that window (``fsync=True`` extends this to power loss); frames are written under a
+temporary name and renamed, so no truncated ``.jpg`` is ever left behind.
+
+Storage ladder (``omgrab.storage``): below 20 % free, level-2 frames are recorded at the L1
+rate and ``should_reduce_recording`` is true; below 10 % no frames are recorded; an
+``ENOSPC`` stops frames until space is back; detection logs are never deleted, and keep
+being written (from a pre-allocated reserve) after the disk fills.
 """
 
 from __future__ import annotations
