@@ -6,7 +6,10 @@ import dataclasses
 import math
 import os
 import pathlib
+import tempfile
 
+import hypothesis
+import hypothesis.strategies as hyp_st
 import numpy as np
 import orjson
 import pytest
@@ -242,3 +245,49 @@ def test_read_only_mappings_are_accepted(mgr: output.OutputManager) -> None:
     mgr.log_detection(pytypes.MappingProxyType(fixtures_output.detection_entry(3)))
     assert mgr.flush(5)
     assert orjson.loads(lines_on_disk(mgr)[0])["frame_id"] == 3
+
+
+_values = hyp_st.recursive(
+    hyp_st.none()
+    | hyp_st.booleans()
+    | hyp_st.integers(min_value=-(2**70), max_value=2**70)
+    | hyp_st.floats(allow_nan=True, allow_infinity=True)
+    | hyp_st.text(max_size=40)
+    | hyp_st.sampled_from([object(), b"bytes", {1, 2}, (1, 2)]),
+    lambda inner: (
+        hyp_st.lists(inner, max_size=5)
+        | hyp_st.dictionaries(hyp_st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=10,
+)
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(
+    entry=hyp_st.fixed_dictionaries(
+        {},
+        optional={
+            "frame_id": _values,
+            "class_id": _values,
+            "label": _values,
+            "confidence": _values,
+            "bbox": _values | hyp_st.lists(_values, min_size=4, max_size=4),
+            "track_id": _values,
+            "extra": _values,
+        },
+    )
+)
+def test_arbitrary_entries_are_accepted_or_rejected_cleanly(entry: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with output.OutputManager(output_dir=tmp) as m:
+            try:
+                m.log_detection(entry)
+                accepted = 1
+            except output.InvalidEntryError as exc:
+                assert str(exc)  # names the problem
+                accepted = 0
+            assert m.flush(5)
+            assert m.error_count == 0
+            session = pathlib.Path(m.session_dir or "")
+        objs = output.read_jsonl(session / manager.DETECTIONS_FILE)
+        assert len(objs) == accepted

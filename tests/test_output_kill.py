@@ -99,3 +99,20 @@ def test_sigkill_of_a_flat_out_producer_loses_at_most_the_flush_window(
     acked, on_disk = run_and_kill(tmp_path, 10 + seed, min_entries=20_000, pause=0.0)
     lost = acked - on_disk
     assert -1 <= lost <= 10, f"acked {acked}, on disk {on_disk}"
+
+
+def test_unclosed_manager_is_drained_at_interpreter_exit(tmp_path: pathlib.Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from omgrab import output
+        m = output.OutputManager(output_dir=sys.argv[1])
+        for i in range(7):  # fewer than flush_every: only the exit hook writes them
+            m.log_detection({"frame_id": i, "class_id": 1, "label": "a",
+                             "confidence": 0.5, "bbox": [0, 0, 1, 1]})
+        # no close(): normal interpreter exit
+        """
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60)
+    (session,) = tmp_path.iterdir()
+    assert len(output.read_jsonl(session / manager.DETECTIONS_FILE)) == 7

@@ -27,12 +27,14 @@ being written (from a pre-allocated reserve) after the disk fills.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import errno
 import logging
 import os
 import types as pytypes
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -52,6 +54,20 @@ FRAMES_DIR = "frames"
 
 _REQUIRED = ("frame_id", "class_id", "label", "confidence", "bbox")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\x00": "\\0"})
+
+
+# Managers still open at interpreter exit are closed (drained) by an atexit hook: the writer
+# threads are daemons and would otherwise die with up to a flush window of entries unwritten.
+_open_managers: weakref.WeakSet[OutputManager] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_managers() -> None:
+    for m in list(_open_managers):
+        try:
+            m.close(timeout=5.0)
+        except Exception:
+            logger.exception("Closing OutputManager at exit failed")
 
 
 def session_dir_name(start: datetime.datetime) -> str:
@@ -192,6 +208,7 @@ class OutputManager:
             older_frame_dirs=older,
         )
         self._session_dir = session
+        _open_managers.add(self)
         self._monitor.refresh()
         self._last_stats_log = self._time.monotonic()
         logger.info("Output session started: %s", session + os.sep)
@@ -221,6 +238,7 @@ class OutputManager:
         if self._closed:
             return
         self._closed = True
+        _open_managers.discard(self)
         if self._frames is not None:
             self._frames.close(timeout)
         for w in (self._detections, self._health, self._gimbal):
