@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import subprocess
@@ -117,6 +118,8 @@ def _encode_only(kind: str, frames: int, path: str, barrier: Any, result: Any) -
     st.codec_context.time_base = TB
     barrier.wait()
     start = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_start = usage.ru_utime + usage.ru_stime
     for i in range(frames):
         frame = av.VideoFrame.from_ndarray(source[i % DISTINCT], format=cfg.input_pixel_format)
         frame.pts = i * 40
@@ -126,7 +129,9 @@ def _encode_only(kind: str, frames: int, path: str, barrier: Any, result: Any) -
     for packet in st.encode(None):
         out.mux(packet)
     out.close()
-    result.put((kind, time.perf_counter() - start))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_start
+    result.put((kind, (time.perf_counter() - start, cpu)))
 
 
 def encode_only_ceiling(frames: int, workdir: pathlib.Path) -> dict[str, Any]:
@@ -147,10 +152,12 @@ def encode_only_ceiling(frames: int, workdir: pathlib.Path) -> dict[str, Any]:
     wall = time.perf_counter() - start
     for p in procs:
         p.join()
+    cpu_s = times["rgb"][1] + times["depth"][1]
     return {
         "fps": frames / wall,
-        "rgb_alone_fps": frames / times["rgb"],
-        "depth_alone_fps": frames / times["depth"],
+        "rgb_alone_fps": frames / times["rgb"][0],
+        "depth_alone_fps": frames / times["depth"][0],
+        "cpu_ms_per_frame": round(1000 * cpu_s / frames, 2),
         "frames": frames,
     }
 
@@ -305,6 +312,7 @@ def run_writer(
         load_ctx.__enter__()
     try:
         with PeakRss() as rss:
+            me_cpu_start = sum(psutil.Process().cpu_times()[:2])
             psutil.cpu_percent(percpu=True)
             start = time.perf_counter()
             for i in range(frames):
@@ -316,13 +324,21 @@ def run_writer(
             writer.stop()
             wall = time.perf_counter() - start
             cpu = psutil.cpu_percent(percpu=True)
+            me_cpu = sum(psutil.Process().cpu_times()[:2]) - me_cpu_start
     finally:
         if load_ctx:
             load_ctx.__exit__(None, None, None)
     stats = writer.stats
+    workers_cpu = sum(s.worker_cpu_s or 0.0 for s in stats.values())
     return {
         "fps": frames / wall,
         "seconds": wall,
+        # CPU per frame set: app process (producer + monitor; + the load thread if any) and
+        # every worker process, independent of how busy the shared machine was.
+        "cpu_ms_per_frame": {
+            "app_process": round(1000 * me_cpu / frames, 2),
+            "workers": round(1000 * workers_cpu / frames, 2),
+        },
         "put_seconds": put_done,
         "frames_put": {s: stats[s].frames_put for s in stats},
         "frames_in_files": {s: count_packets(writer.directory, s) for s in stats},

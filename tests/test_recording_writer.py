@@ -477,3 +477,24 @@ def test_prewarmed_writer_starts_quickly(tmp_path: pathlib.Path) -> None:
     elapsed = time.monotonic() - started
     writer.stop()
     assert elapsed < 5.0  # generous for a shared CI box; ~0.05 s when idle
+
+
+def test_frames_survive_slot_reuse_in_a_tiny_ring(
+    writer_factory: Callable[..., recording.ChunkedWriter],
+) -> None:
+    # The RGB worker encodes straight from the shared slot (zero copy); with 2 slots every
+    # slot is rewritten right after it is freed, so any early release would show up here.
+    video = {"rgb": recording.rgb_stream_config(width=64, height=48, bitrate=2_000_000)}
+    writer = writer_factory(video=video, data={}, max_encoder_queue_size=2, put_timeout_s=10)
+    writer.start()
+    q = writer.get_encoder_queue("rgb")
+    levels = [(i * 37) % 200 + 20 for i in range(60)]
+    for i, level in enumerate(levels):
+        q.put((np.full((48, 64, 3), level, np.uint8), fx.timestamp_at(i * 40)))
+    writer.stop()
+    decoded = []
+    for path in fx.chunk_files(writer.directory, "rgb"):
+        with av.open(str(path)) as container:
+            decoded += [f.to_ndarray(format="rgb24").mean() for f in container.decode(video=0)]
+    assert len(decoded) == len(levels)
+    assert all(abs(got - want) < 4 for got, want in zip(decoded, levels, strict=True)), decoded

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import fractions
 import os
+import resource
 import sys
 import threading
 import traceback
@@ -303,6 +304,7 @@ class _Worker:
         self.ring = frame_ring.FrameRing.attach(spec.ring)
         self.header = self.ring.header
         self.chunk: _Chunk | None = None
+        self.zero_copy = False
         self._send_lock = threading.Lock()  # the syncer thread sends too
         self._synced_chunk: _Chunk | None = None
         self.syncer = _Syncer(spec.fsync_interval_ms / 1000.0, self._io_error)
@@ -323,6 +325,11 @@ class _Worker:
             self.frame_nbytes = int(np.prod(self.frame_shape)) * self.frame_dtype.itemsize
             fmt = cfg["input_pixel_format"]
             self.frame_format = _FFMPEG_PIXEL_FORMAT.get(fmt, fmt)
+            # Zero copy only when the encoder converts the pixel format (it then never holds
+            # the slot's memory after encode() returns) and the rows need no padding.
+            self.zero_copy = self.frame_format != cfg[
+                "output_pixel_format"
+            ] and self.frame_format in ("rgb24", "bgr24", "rgba", "bgra")
 
     def send(self, kind: str, payload: dict[str, Any]) -> None:
         # OSError: the parent is gone; the files are what matters now.
@@ -367,34 +374,55 @@ class _Worker:
         pts = int(slot[0])
         flags = int(slot[1])
         nbytes = int(slot[2])
-        if flags & frame_ring.FLAG_NEW_CHUNK:
-            try:
-                self.open_chunk(self.ring.chunk_id(index))
-            except BaseException:
-                self.release_slot()
-                raise
+        released = False
         try:
+            if flags & frame_ring.FLAG_NEW_CHUNK:
+                self.open_chunk(self.ring.chunk_id(index))
+            chunk = self.chunk
+            if chunk is None:
+                raise RuntimeError(f"stream {self.spec.stream_name!r}: item before a chunk start")
             if self.spec.kind == "video":
-                view = self.ring.payload(index, self.frame_nbytes)
-                array = np.frombuffer(view, dtype=self.frame_dtype).reshape(self.frame_shape)
-                frame = av.VideoFrame.from_ndarray(array, format=self.frame_format)
-                del array, view
-                item: Any = frame
+                if self.zero_copy:
+                    # The frame reads the slot in place; the encoder's pixel-format conversion
+                    # makes its own copy, after which the slot is no longer referenced.
+                    self._record_written(self._encode_slot(chunk, index, pts))
+                else:
+                    frame = self._frame_copy(index)
+                    self.release_slot()
+                    released = True
+                    frame.pts = pts
+                    frame.time_base = TIME_BASE
+                    self._record_written(chunk.encode(frame))
             else:
-                item = bytes(self.ring.payload(index, nbytes))
+                payload = bytes(self.ring.payload(index, nbytes))
+                self.release_slot()
+                released = True
+                self._record_written(chunk.write_data(payload, pts))
         finally:
-            self.release_slot()
-        if self.chunk is None:
-            raise RuntimeError(f"stream {self.spec.stream_name!r}: item before any chunk start")
-        if self.spec.kind == "video":
-            item.pts = pts
-            item.time_base = TIME_BASE
-            self._record_written(self.chunk.encode(item))
-        else:
-            self._record_written(self.chunk.write_data(item, pts))
-        if self._synced_chunk is not self.chunk and self.chunk.renamed:
-            self._synced_chunk = self.chunk
-            self.syncer.follow(self.chunk.path)
+            if not released:
+                self.release_slot()
+        chunk = self.chunk
+        if chunk is not None and self._synced_chunk is not chunk and chunk.renamed:
+            self._synced_chunk = chunk
+            self.syncer.follow(chunk.path)
+
+    def _frame_copy(self, index: int) -> Any:
+        view = self.ring.payload(index, self.frame_nbytes)
+        array = np.frombuffer(view, dtype=self.frame_dtype).reshape(self.frame_shape)
+        frame = av.VideoFrame.from_ndarray(array, format=self.frame_format)
+        del array, view
+        return frame
+
+    def _encode_slot(self, chunk: _Chunk, index: int, pts: int) -> list[int]:
+        view = self.ring.payload(index, self.frame_nbytes)
+        array = np.frombuffer(view, dtype=self.frame_dtype).reshape(self.frame_shape)
+        frame = av.VideoFrame.from_numpy_buffer(array, format=self.frame_format)
+        frame.pts = pts
+        frame.time_base = TIME_BASE
+        try:
+            return chunk.encode(frame)
+        finally:
+            del frame, array, view
 
     def release_slot(self) -> None:
         self.header[frame_ring.READ_COUNT_FIELD] += 1
@@ -464,7 +492,17 @@ def run_worker(
             written = int(worker.header[frame_ring.WRITTEN_FIELD])
             worker.ring.close()
         with contextlib.suppress(BrokenPipeError, OSError):
-            events.send(("finished", {"frames_written": written, "exit_code": exit_code}))
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            events.send(
+                (
+                    "finished",
+                    {
+                        "frames_written": written,
+                        "exit_code": exit_code,
+                        "cpu_s": usage.ru_utime + usage.ru_stime,
+                    },
+                )
+            )
         events.close()
     if exit_code:
         sys.exit(exit_code)

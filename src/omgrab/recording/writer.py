@@ -99,6 +99,7 @@ class _Stream:
         self.exited_event = threading.Event()
         self.error: str | None = None
         self.frames_written_final: int | None = None
+        self.worker_cpu_s: float | None = None
         self.filled: Any = None
         self.semaphore_names: list[str] = []
         self.frames_final: tuple[int, int | None, int | None] | None = None
@@ -623,6 +624,7 @@ class ChunkedWriter:
         elif kind == "finished":
             stream.finished = True
             stream.frames_written_final = payload.get("frames_written")
+            stream.worker_cpu_s = payload.get("cpu_s")
         elif kind == "ready":
             stream.ready = True
 
@@ -707,6 +709,7 @@ class ChunkedWriter:
             chunks=tuple(stream.chunks),
             healthy=stream.error is None,
             error=stream.error,
+            worker_cpu_s=stream.worker_cpu_s,
         )
 
     def _write_stats(self) -> None:

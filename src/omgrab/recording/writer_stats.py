@@ -51,6 +51,8 @@ class StreamStats:
         chunks: The stream's chunk files in order.
         healthy: False once the stream's worker failed or an invalid item arrived.
         error: The first error of the stream, or None.
+        worker_cpu_s: CPU seconds (user + system) the stream's worker process used, known
+            once it finished.
     """
 
     kind: str
@@ -66,6 +68,7 @@ class StreamStats:
     chunks: tuple[ChunkInfo, ...]
     healthy: bool
     error: str | None
+    worker_cpu_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``stats.json`` form of the stream."""
@@ -80,4 +83,5 @@ class StreamStats:
             "last_pts_ms": self.last_pts_ms,
             "chunks": [chunk.to_dict() for chunk in self.chunks],
             "error": self.error,
+            "worker_cpu_s": self.worker_cpu_s,
         }
