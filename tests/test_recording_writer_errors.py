@@ -286,9 +286,9 @@ def test_encoder_side_exception_is_reported_once_and_stop_returns(
     for i in range(5):
         q_rgb.put((fx.rgb_frame(i), fx.timestamp_at(i * 40)))
     deadline = time.monotonic() + 10
-    while not writer.stats["rgb"].chunks and time.monotonic() < deadline:
+    while writer.stats["rgb"].frames_written < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    # The next chunk of rgb cannot be created: the worker's av.open raises.
+    # The next chunk of rgb cannot be created: the worker's muxer cannot open its file.
     shutil.rmtree(writer.directory / "rgb")
     for i in range(5, 40):
         ts = fx.timestamp_at(i * 40)

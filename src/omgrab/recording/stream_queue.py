@@ -26,6 +26,7 @@ import datetime
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 StartChunkCallback = Callable[[str, datetime.datetime, str], str]
 
 _ONE_MS_US = 1000
+_WAIT_SLICE_S = 0.1
 
 
 def pts_ms(timestamp: datetime.datetime, origin: datetime.datetime) -> int:
@@ -212,15 +214,26 @@ class StreamQueue(queue.Queue):
         if self._dead:
             self.frames_dropped += 1
             return None
-        free = self._free
-        if not free.acquire(False):
-            wait = self._put_timeout_s if timeout is None else max(0.0, timeout)
-            if not block or wait <= 0 or not free.acquire(True, wait):
-                self.frames_dropped += 1
-                logger.debug("stream %r: ring full, item at pts %d dropped", self.name, pts)
-                return None
+        if not self._free.acquire(False) and not self._wait_for_slot(block, timeout):
+            self.frames_dropped += 1
+            logger.debug("stream %r: ring full, item at pts %d dropped", self.name, pts)
+            return None
         self._publish(payload, len(payload), pts, timestamp)
         return None
+
+    def _wait_for_slot(self, block: bool, timeout: float | None) -> bool:
+        """Wait for a free slot (the slow path); False when none came or the worker died."""
+        wait = self._put_timeout_s if timeout is None else max(0.0, timeout)
+        if not block or wait <= 0:
+            return False
+        deadline = time.monotonic() + wait
+        while not self._dead:  # in slices, so a worker that dies meanwhile ends the wait
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._free.acquire(True, min(remaining, _WAIT_SLICE_S)):
+                return True
+        return False
 
     def _payload(self, data: Any) -> tuple[memoryview | None, str | None]:
         if self._is_video:
