@@ -227,3 +227,25 @@ def chunk_files(directory: pathlib.Path, stream: str) -> list[pathlib.Path]:
 def short_recording(tmp_path: pathlib.Path) -> WrittenRecording:
     """A finished 2-second recording (RGB, depth, IMU; 1 s chunks) in ``tmp_path / 'spool'``."""
     return write_recording(tmp_path / "spool", name="rec-short", frames=50, chunk_length_s=1.0)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A freshly mounted 3 MiB tmpfs to fill up (root only; skipped otherwise)."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

@@ -317,3 +317,36 @@ def test_fsync_problems_are_reported_once(tmp_path: pathlib.Path) -> None:
     syncer.stop()
     assert syncer.errors == 2
     assert len(messages) == 1 and "missing.mkv" in messages[0]
+
+
+@pytest.mark.tmpfs
+def test_disk_full_is_reported_once_and_what_was_written_stays_readable(
+    small_tmpfs: pathlib.Path,
+) -> None:
+    reported = threading.Event()
+    calls: list[None] = []
+
+    def on_error() -> None:
+        calls.append(None)
+        reported.set()
+
+    video = {"depth": recording.depth_stream_config(width=320, height=200)}
+    writer = recording.ChunkedWriter(
+        "rec", small_tmpfs, video, chunk_length_s=0.4, origin=fx.ORIGIN, on_error=on_error
+    )
+    writer.start()
+    q = writer.get_encoder_queue("depth")
+    rng = np.random.default_rng(3)
+    noise = [rng.integers(0, 65535, (200, 320), dtype=np.uint16) for _ in range(4)]
+    for i in range(80):  # ~128 kB of incompressible depth a frame: 3 MiB fill up quickly
+        q.put((noise[i % 4], fx.timestamp_at(i * 40)))
+    assert reported.wait(20), "a full disk was not reported"
+    started = time.monotonic()
+    writer.stop()
+    assert time.monotonic() - started < 10
+    assert len(calls) == 1
+    assert any("No space left" in e for e in writer.errors), writer.errors
+    files = fx.chunk_files(writer.directory, "depth")
+    assert files, "the chunks written before the disk filled up are gone"
+    readable = [p.pts for f in files for p in fx.demux_packets(f)]
+    assert readable and readable == [i * 40 for i in range(len(readable))]

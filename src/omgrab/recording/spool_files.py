@@ -6,6 +6,7 @@ a crash leaves either the old or the new content, never a torn file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 from typing import Any
@@ -23,11 +24,16 @@ def write_json_atomic(path: pathlib.Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     # Key order is meaningful (recording.json lists streams in track order): never sort.
     payload = orjson.dumps(data, option=orjson.OPT_INDENT_2)
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     _fsync_dir(path.parent)
 
 

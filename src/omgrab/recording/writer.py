@@ -375,9 +375,16 @@ class ChunkedWriter:
             if self._monitor.is_alive():
                 logger.error("writer %r: monitor thread did not finish", self._name)
         self._stopped_at = self._clock.now()
-        self._write_stats()
-        spool_files.write_complete_marker(self._directory)
-        self._release_resources()
+        try:
+            # Without final stats there is no COMPLETE: start-up recovery then salvages the
+            # chunks (e.g. after the disk filled up).
+            if not self._write_stats():
+                raise OSError("final stats.json could not be written")
+            spool_files.write_complete_marker(self._directory)
+        except OSError as exc:
+            self._report_error(f"cannot finish the recording directory: {exc}")
+        finally:
+            self._release_resources()
 
     def __enter__(self) -> ChunkedWriter:
         self.start()
@@ -712,7 +719,8 @@ class ChunkedWriter:
             worker_cpu_s=stream.worker_cpu_s,
         )
 
-    def _write_stats(self) -> None:
+    def _write_stats(self) -> bool:
+        """Rewrite stats.json; False (logged) when it could not be written."""
         with self._lock:
             doc = {
                 "updated_at": self._clock.now().isoformat(),
@@ -725,6 +733,8 @@ class ChunkedWriter:
                 spool_files.write_json_atomic(self._directory / spool_files.STATS_FILE, doc)
             except OSError as exc:
                 logger.error("writer %r: cannot write stats.json: %s", self._name, exc)
+                return False
+            return True
 
     def _recording_document(self) -> dict[str, Any]:
         assert self._origin is not None
