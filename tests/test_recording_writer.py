@@ -498,3 +498,30 @@ def test_frames_survive_slot_reuse_in_a_tiny_ring(
             decoded += [f.to_ndarray(format="rgb24").mean() for f in container.decode(video=0)]
     assert len(decoded) == len(levels)
     assert all(abs(got - want) < 4 for got, want in zip(decoded, levels, strict=True)), decoded
+
+
+def test_writer_left_running_is_finished_at_interpreter_exit(tmp_path: pathlib.Path) -> None:
+    script = f"""
+import sys
+sys.path.insert(0, {str(pathlib.Path(__file__).resolve().parent.parent)!r})
+from omgrab import recording
+from tests import fixtures_recording as fx
+
+if __name__ == "__main__":
+    writer = recording.ChunkedWriter(
+        "rec", {str(tmp_path)!r}, fx.small_video_configs(), origin=fx.ORIGIN
+    )
+    writer.start()
+    for i in range(60):
+        writer.get_encoder_queue("rgb").put((fx.rgb_frame(i), fx.timestamp_at(i * 40)))
+    # no stop(): the interpreter exits with the writer running
+"""
+    path = tmp_path / "leave_running.py"
+    path.write_text(script)
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(path)], check=True, timeout=60)
+    directory = tmp_path / "rec"
+    assert (directory / "COMPLETE").exists()
+    assert all_pts(directory, "rgb") == [i * 40 for i in range(60)]

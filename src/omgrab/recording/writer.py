@@ -38,6 +38,7 @@ Error policy:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import logging
@@ -45,6 +46,7 @@ import pathlib
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing import connection
 from typing import Any
@@ -70,6 +72,23 @@ StartChunkCallback = stream_queue.StartChunkCallback
 
 CHUNK_EXT = "mkv"
 DEFAULT_MAX_BUFFER_BYTES_PER_STREAM = 128 * 1024 * 1024
+
+
+# Writers started and not yet stopped; stopped (drained, finished) at interpreter exit, before
+# multiprocessing terminates the daemonic workers (atexit runs handlers last-in first-out and
+# multiprocessing registers its own handler when it is imported, before this module's).
+_running_writers: weakref.WeakSet[ChunkedWriter] = weakref.WeakSet()
+
+
+def _stop_running_writers() -> None:
+    for writer in list(_running_writers):
+        try:
+            writer.stop()
+        except Exception:
+            logger.exception("writer %r: stop at exit failed", writer.name)
+
+
+atexit.register(_stop_running_writers)
 
 
 class _Stream:
@@ -338,6 +357,7 @@ class ChunkedWriter:
             target=self._monitor_loop, name=f"chunked-writer-{self._name}", daemon=True
         )
         self._monitor.start()
+        _running_writers.add(self)
 
     def stop(self) -> None:
         """Drain every queued item into the files, close all chunks, write stats and COMPLETE.
@@ -352,6 +372,7 @@ class ChunkedWriter:
         if not self._started or self._stopped:
             return
         self._stopped = True
+        _running_writers.discard(self)
         self._stopping = True
         for stream in self._streams.values():
             if stream.queue is not None:
@@ -666,7 +687,9 @@ class ChunkedWriter:
             # From its own thread, so the callback may call stop() (which waits for the
             # monitor thread) or block without stalling a capture or the monitor thread.
             self._on_error_thread = threading.Thread(
-                target=self._call_on_error, name=f"chunked-writer-{self._name}-on-error"
+                target=self._call_on_error,
+                name=f"chunked-writer-{self._name}-on-error",
+                daemon=True,
             )
             self._on_error_thread.start()
 
