@@ -26,6 +26,14 @@ data stream ``max_encoder_queue_size`` slots of ``max_item_bytes`` (IMU: 200 x 6
 the reference set, mapped by the writer and one worker each) plus one encoder per stream;
 nothing else queues frames. Lower ``max_buffer_bytes_per_stream`` on small boards.
 
+Lifecycle: ``start()`` writes ``recording.json`` and waits until every worker has opened its
+encoder (bad codec options fail here, leaving nothing behind); ``stop()`` drains every item
+already handed over, closes all chunks, writes the final ``stats.json`` and then ``COMPLETE``.
+A writer still running at interpreter exit is stopped the same way. Crash safety: every packet
+is in its chunk file as soon as it is muxed and the open chunk is fsynced every 100 ms, so a
+SIGKILL or power loss costs at most the encoder's delay (one frame for libx264) plus what was
+still queued.
+
 Error policy:
 
 * Out-of-order / duplicate timestamps: dropped, counted, logged; never fatal.
