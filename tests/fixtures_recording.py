@@ -5,6 +5,8 @@ Fixtures:
     small_sensor_stream_configs: the IMU data stream config.
     recording_origin: a fixed, timezone-aware recording origin.
     writer_factory: builds ``ChunkedWriter`` objects in ``tmp_path`` and stops them at teardown.
+    short_recording: a finished 2 s recording (RGB, depth, IMU; 1 s chunks) in a spool dir.
+    small_tmpfs: a fresh 3 MiB tmpfs mount to fill up (root only).
 
 Helpers (import this module): ``rgb_frame``, ``depth_frame``, ``imu_payload``,
 ``write_recording`` (writes a short spool recording), ``ffprobe_json``, ``mkvmerge_json``,
