@@ -189,7 +189,7 @@ def test_sigkill_small_frames_loses_at_most_200ms(tmp_path: pathlib.Path) -> Non
 
 
 def test_sigkill_reference_size_loses_at_most_200ms(tmp_path: pathlib.Path) -> None:
-    losses = run_campaign(tmp_path, "reference", [1.3])
+    losses = run_campaign(tmp_path, "reference", [0.6, 1.3, 2.2])  # chunks 1, 2 and 3
     print("losses (ms):", losses)
 
 
