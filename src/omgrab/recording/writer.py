@@ -248,7 +248,6 @@ class ChunkedWriter:
         self._error_reported = False
         self._started = False
         self._stopped = False
-        self._stopping = False
         self._monitor: threading.Thread | None = None
         self._stopped_at: datetime.datetime | None = None
         self._on_error_thread: threading.Thread | None = None
@@ -381,7 +380,6 @@ class ChunkedWriter:
             return
         self._stopped = True
         _running_writers.discard(self)
-        self._stopping = True
         for stream in self._streams.values():
             if stream.queue is not None:
                 stream.queue.close()
