@@ -231,3 +231,45 @@ def test_encoder_crash_fires_error_once_and_keeps_written_data(sim_device, tmp_p
     assert path is not None
     assert packet_counts(path)["rgb"] >= 15  # what was written before the crash is kept
     manager.shutdown()
+
+
+def _tmpfs_manager(device, root: pathlib.Path, **callbacks) -> recording_manager.RecordingManager:
+    manager = make_manager(device, root, **callbacks)
+    # Real free space this time, on the small filesystem.
+    manager._free_percent = recording_manager.free_percent
+    manager.config.merge_headroom_bytes = 512 * 1024
+    return manager
+
+
+def test_full_disk_refuses_start_on_a_real_tmpfs(sim_device, small_tmpfs) -> None:
+    from tests.fixtures_output import fill_to_free_fraction
+
+    manager = _tmpfs_manager(sim_device, small_tmpfs)
+    fill_to_free_fraction(small_tmpfs, 0.04)  # below the 5 % floor
+    assert manager.start_recording() is False
+    assert "free" in (manager.last_error or "")
+    (small_tmpfs / "ballast").unlink()
+    assert manager.start_recording() is True
+    manager.shutdown()
+
+
+def test_filling_disk_stops_recording_while_the_merge_still_fits(sim_device, small_tmpfs) -> None:
+    from tests.fixtures_output import fill_to_free_fraction
+
+    stopped = threading.Event()
+    manager = _tmpfs_manager(sim_device, small_tmpfs)
+    manager.set_on_recording_error(stopped.set)
+    assert manager.start_recording()
+    recording_id = manager.active_recording_id
+    wait_for_frames(sim_device, "rgb", 10)
+    # Leave ~1.2 MiB: the recording (~0.5 MB/s here) soon needs more than that to merge.
+    fill_to_free_fraction(small_tmpfs, 0.15)
+    assert stopped.wait(20)
+    assert not manager.is_recording
+    assert "merg" in (manager.last_error or "")
+    assert manager.wait_for_merges(30)
+    merged = small_tmpfs / "out" / f"{recording_id}.mkv"
+    assert merged.exists() and merged.with_suffix(".json").exists()
+    assert probe(merged)["format"]["nb_streams"] == 3
+    assert not (small_tmpfs / "spool" / recording_id).exists()
+    manager.shutdown()

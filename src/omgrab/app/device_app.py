@@ -26,7 +26,7 @@ from typing import Any
 
 import omgrab
 from omgrab import clock as clock_mod
-from omgrab import devices, gpio, output, recording
+from omgrab import devices, gpio, output, recording, storage
 from omgrab.app import config as config_mod
 from omgrab.app import dashboard, perception
 from omgrab.cameras import base as camera_base
@@ -80,6 +80,9 @@ class DeviceApp:
             else gpio.SimulatedGPIOController(trigger_path=config.trigger_file)
         )
         self.device = device if device is not None else self._build_device()
+        # One storage monitor for both halves: the recorder's floor and the frame logger's
+        # ladder read the same filesystem through the same cache.
+        self.storage = storage.StorageMonitor(config.data_dir)
         self.recovered: list[pathlib.Path] = []
         self.completed: list[pathlib.Path] = []
         self._completed_event = threading.Condition()
@@ -91,7 +94,7 @@ class DeviceApp:
         sinks: list[output.OperatorSink] = [self.ndjson]
         if config.mqtt_host is not None:
             sinks.append(output.MqttSink(config.mqtt_host, config.mqtt_port, config.mqtt_topic))
-        self.output = output.OutputManager(output.OutputConfig(), sinks=sinks)
+        self.output = output.OutputManager(output.OutputConfig(), sinks=sinks, monitor=self.storage)
         self.network = network_monitor.NetworkMonitor(
             network_monitor.Config(
                 internet_check_host=config.network_check_host,
@@ -169,6 +172,7 @@ class DeviceApp:
             cfg.recordings_dir,
             recording_manager.RecordingConfig(chunk_length_s=cfg.chunk_length_s),
             on_recording_complete=self._on_complete,
+            storage_monitor=self.storage,
             sensors=list(sensors.values()),
             sensor_stream_names=list(sensors),
             sensor_stream_configs=data,

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from omgrab import clock as clock_mod
+from omgrab import storage
 from omgrab.cameras import base as camera_base
 from omgrab.devices import base as device_base
 from omgrab.recording import config as recording_config
@@ -64,6 +65,9 @@ class RecordingConfig:
             space than this (percent of its size).
         stop_free_percent: Stop a running recording cleanly (merged, valid file) when free space
             falls below this.
+        merge_headroom_bytes: The merge copies the chunks into one file on the same disk, so a
+            running recording is also stopped when the available space falls below its spool
+            size (plus 10 %) plus this margin: the merge always has room to finish.
     """
 
     device_ready_timeout_s: float = 7.5
@@ -74,6 +78,7 @@ class RecordingConfig:
     stall_timeout_s: float = 3.0
     min_free_percent: float = 5.0
     stop_free_percent: float = 2.0
+    merge_headroom_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in (
@@ -85,6 +90,11 @@ class RecordingConfig:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"RecordingConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.merge_headroom_bytes < 0:
+            raise ValueError(
+                "RecordingConfig.merge_headroom_bytes must be >= 0, got "
+                f"{self.merge_headroom_bytes}"
+            )
         if self.max_queue_size <= 0:
             raise ValueError(
                 f"RecordingConfig.max_queue_size must be > 0, got {self.max_queue_size}"
@@ -119,10 +129,32 @@ class RecordingController(Protocol):
 
 def free_percent(path: pathlib.Path) -> float:
     """Return the user-available free space of ``path``'s filesystem in percent of its size."""
-    stat = os.statvfs(path)
-    if stat.f_blocks == 0:
-        return 0.0
-    return 100.0 * stat.f_bavail / stat.f_blocks
+    return storage.read_statvfs(path).free_pct
+
+
+def available_bytes(path: pathlib.Path) -> int:
+    """Return the bytes an unprivileged user may still write on ``path``'s filesystem."""
+    return storage.read_statvfs(path).available_bytes
+
+
+def directory_bytes(path: pathlib.Path) -> int:
+    """Return the total size of the files below ``path`` (0 if it does not exist)."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(pathlib.Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue  # a chunk renamed or removed while we looked
+    return total
 
 
 @dataclasses.dataclass
@@ -163,6 +195,9 @@ class RecordingManager:
         sensor_stream_configs: Configuration for each sensor stream.
         clock: Device clock shared by every stream; anchored to wall time at each start.
         free_percent_fn: Returns free space in percent for a path (injectable for tests).
+        available_bytes_fn: Returns the available bytes for a path (injectable for tests).
+        storage_monitor: The storage monitor shared with the OutputManager; when given, free
+            space is read through it (and ``free_percent_fn`` is not used).
         prewarm: Start the encoder process server in the background now, so the first
             recording starts as fast as later ones (~0.05 s instead of ~0.5 s).
     """
@@ -184,6 +219,8 @@ class RecordingManager:
         *,
         clock: clock_mod.DeviceClock | None = None,
         free_percent_fn: Callable[[pathlib.Path], float] = free_percent,
+        available_bytes_fn: Callable[[pathlib.Path], int] = available_bytes,
+        storage_monitor: storage.StorageMonitor | None = None,
         prewarm: bool = True,
     ) -> None:
         if len(target_cameras) != len(stream_names):
@@ -206,6 +243,11 @@ class RecordingManager:
         self._on_recording_error: OnRecordingErrorCallback | None = None
         self._clock = clock if clock is not None else clock_mod.default_clock()
         self._free_percent = free_percent_fn
+        self._available_bytes = available_bytes_fn
+        if storage_monitor is not None:
+            monitor = storage_monitor
+            self._free_percent = lambda _path: monitor.refresh().free_pct
+            self._available_bytes = lambda _path: monitor.reading().available_bytes
 
         self._lock = threading.RLock()
         self._session: recording_session.RecordingSession | None = None
@@ -323,6 +365,12 @@ class RecordingManager:
                 return self._refuse(
                     f"only {free:.1f}% free on {self._spool_dir}, below the "
                     f"{self._config.min_free_percent}% needed to start a recording"
+                )
+            available = self._available_bytes(self._spool_dir)
+            if available < self._config.merge_headroom_bytes:
+                return self._refuse(
+                    f"only {available} bytes available on {self._spool_dir}, below the "
+                    f"{self._config.merge_headroom_bytes} bytes kept for merging"
                 )
             stack = contextlib.ExitStack()
             try:
@@ -543,10 +591,22 @@ class RecordingManager:
             with self._lock:
                 self._unhealthy_reported = False
         free = self._free_percent(self._spool_dir)
+        reason = None
         if free < self._config.stop_free_percent:
+            reason = f"only {free:.1f}% free on {self._spool_dir}"
+        else:
+            needed = int(directory_bytes(session.recording_dir) * 1.1)
+            needed += self._config.merge_headroom_bytes
+            available = self._available_bytes(self._spool_dir)
+            if available < needed:
+                reason = (
+                    f"only {available} bytes available on {self._spool_dir}, and merging "
+                    f"needs about {needed}"
+                )
+        if reason is not None:
             message = (
-                f"only {free:.1f}% free on {self._spool_dir}; stopping recording "
-                f"{session.recording_id} before the disk is full"
+                f"{reason}; stopping recording {session.recording_id} while it can still be "
+                "merged into a valid file"
             )
             logger.error(message)
             with self._lock:
