@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import abc
 import enum
 import types
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
 
+from omgrab import lifecycle
 from omgrab.cameras import base as camera_base
 from omgrab.sensors import base as sensor_base
 
@@ -71,3 +73,70 @@ class CaptureDevice(Protocol):
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None: ...
+
+
+CameraT = TypeVar("CameraT", bound=camera_base.Camera)
+SensorT = TypeVar("SensorT", bound=sensor_base.Sensor)
+
+
+class StreamDevice(abc.ABC, Generic[CameraT, SensorT]):
+    """Plumbing every capture device shares; subclasses set ``_cameras`` and ``_sensors``.
+
+    Provides the ``cameras``/``sensors`` views, opening and closing all streams (rolling back
+    on a failed open), and the context manager around the subclass's ``open``/``close``.
+    """
+
+    _cameras: dict[str, CameraT]
+    _sensors: dict[str, SensorT]
+
+    @property
+    def cameras(self) -> dict[str, camera_base.Camera]:
+        """The device's cameras by stream name."""
+        return dict[str, camera_base.Camera](self._cameras)
+
+    @property
+    def sensors(self) -> dict[str, sensor_base.Sensor]:
+        """The device's sensors by stream name."""
+        return dict[str, sensor_base.Sensor](self._sensors)
+
+    @property
+    def stream_names(self) -> list[str]:
+        """Names of all cameras and sensors."""
+        return [*self._cameras, *self._sensors]
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Open the device and its streams (idempotent)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the device and its streams (idempotent)."""
+
+    def _open_streams(self) -> None:
+        """Open every camera and sensor; if one fails, close those opened and re-raise."""
+        opened: list[lifecycle.Openable] = []
+        try:
+            for stream in [*self._cameras.values(), *self._sensors.values()]:
+                stream.open()
+                opened.append(stream)
+        except BaseException:
+            for stream in reversed(opened):
+                stream.close()
+            raise
+
+    def _close_streams(self) -> None:
+        """Close every camera and sensor."""
+        for stream in [*self._cameras.values(), *self._sensors.values()]:
+            stream.close()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()

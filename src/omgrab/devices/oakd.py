@@ -151,7 +151,7 @@ class OakDImu(sensor_base.Sensor):
                 return item
 
 
-class OakDCaptureDevice:
+class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
     """An OAK-D (RGB + aligned stereo depth + IMU) as a capture device.
 
     Args:
@@ -219,16 +219,6 @@ class OakDCaptureDevice:
     def clock(self) -> clock_mod.DeviceClock:
         """The clock every stream stamps with."""
         return self._clock
-
-    @property
-    def cameras(self) -> dict[str, camera_base.Camera]:
-        """``'rgb'`` and (if configured) ``'depth'``."""
-        return dict(self._cameras)
-
-    @property
-    def sensors(self) -> dict[str, sensor_base.Sensor]:
-        """``'imu'`` (if configured)."""
-        return dict(self._sensors)
 
     @property
     def connected(self) -> bool:
@@ -378,15 +368,3 @@ class OakDCaptureDevice:
             device, self._device = self._device, None
         if device is not None:
             device.close()
-
-    def __enter__(self) -> OakDCaptureDevice:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()

@@ -18,7 +18,6 @@ import logging
 import math
 import threading
 import time
-import types
 from collections.abc import Sequence
 
 from omgrab import clock as clock_mod
@@ -170,7 +169,7 @@ class SimulatedImuSensor(sensor_base.Sensor):
         return item
 
 
-class SimulatedCaptureDevice:
+class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor]):
     """A simulated OAK-D-like device: RGB + optional depth + optional IMU on one clock.
 
     Args:
@@ -267,21 +266,6 @@ class SimulatedCaptureDevice:
         return self._clock
 
     @property
-    def cameras(self) -> dict[str, camera_base.Camera]:
-        """``'rgb'`` and (if configured) ``'depth'``."""
-        return dict(self._cameras)
-
-    @property
-    def sensors(self) -> dict[str, sensor_base.Sensor]:
-        """``'imu'`` (if configured)."""
-        return dict(self._sensors)
-
-    @property
-    def stream_names(self) -> list[str]:
-        """Names of all cameras and sensors."""
-        return [*self._cameras, *self._sensors]
-
-    @property
     def is_open(self) -> bool:
         """True between open and close."""
         with self._cond:
@@ -348,10 +332,7 @@ class SimulatedCaptureDevice:
             self._close_event.clear()
             self._open_mono = self._clock.monotonic()
             self._pending = sorted(self._faults, key=lambda f: f.at_s)
-        for camera in self._cameras.values():
-            camera.open()
-        for sensor in self._sensors.values():
-            sensor.open()
+        self._open_streams()
         with self._cond:
             self._poll_locked()
 
@@ -364,22 +345,7 @@ class SimulatedCaptureDevice:
             self._pending = []
             self._close_event.set()
             self._cond.notify_all()
-        for camera in self._cameras.values():
-            camera.close()
-        for sensor in self._sensors.values():
-            sensor.close()
-
-    def __enter__(self) -> SimulatedCaptureDevice:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()
+        self._close_streams()
 
     # -- fault injection ----------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import types
 
 from omgrab.cameras import base as camera_base
 from omgrab.cameras import usb
@@ -23,7 +22,7 @@ def device_present(device: int | str) -> bool:
     return os.path.exists(path)
 
 
-class USBCaptureDevice:
+class USBCaptureDevice(base.StreamDevice[usb.USBCamera, sensor_base.Sensor]):
     """USB cameras grouped as one capture device.
 
     Before it is opened the device counts as connected when every camera's device node exists;
@@ -43,6 +42,7 @@ class USBCaptureDevice:
             raise ValueError("USBCaptureDevice needs at least one camera")
         self._label = label
         self._cameras = dict(cameras)
+        self._sensors = {}
         self._lock = threading.Lock()
         self._open = False
 
@@ -55,16 +55,6 @@ class USBCaptureDevice:
     def device_type(self) -> base.DeviceType:
         """Always ``DeviceType.USB``."""
         return base.DeviceType.USB
-
-    @property
-    def cameras(self) -> dict[str, camera_base.Camera]:
-        """The cameras by stream name."""
-        return dict(self._cameras)
-
-    @property
-    def sensors(self) -> dict[str, sensor_base.Sensor]:
-        """USB camera rigs have no sensors."""
-        return {}
 
     @property
     def connected(self) -> bool:
@@ -104,15 +94,7 @@ class USBCaptureDevice:
         with self._lock:
             if self._open:
                 return
-            opened: list[usb.USBCamera] = []
-            try:
-                for camera in self._cameras.values():
-                    camera.open()
-                    opened.append(camera)
-            except BaseException:
-                for camera in opened:
-                    camera.close()
-                raise
+            self._open_streams()
             self._open = True
 
     def close(self) -> None:
@@ -121,17 +103,4 @@ class USBCaptureDevice:
             if not self._open:
                 return
             self._open = False
-            for camera in self._cameras.values():
-                camera.close()
-
-    def __enter__(self) -> USBCaptureDevice:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()
+            self._close_streams()

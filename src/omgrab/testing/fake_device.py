@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-import types
 
 from omgrab import clock as clock_mod
 from omgrab.cameras import base as camera_base
@@ -23,7 +22,7 @@ from omgrab.sensors import synthetic_imu
 SMALL_CAMERA = camera_base.CameraConfig(10, 64, 48)
 
 
-class FakeCaptureDevice:
+class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor]):
     """A capture device whose state a test sets directly.
 
     ``ready`` is True only while the device is open, connected and marked ready (the default),
@@ -83,16 +82,6 @@ class FakeCaptureDevice:
         return self._device_type
 
     @property
-    def cameras(self) -> dict[str, camera_base.Camera]:
-        """The cameras by stream name."""
-        return dict(self._cameras)
-
-    @property
-    def sensors(self) -> dict[str, sensor_base.Sensor]:
-        """The sensors by stream name."""
-        return dict(self._sensors)
-
-    @property
     def is_open(self) -> bool:
         """True between open and close."""
         with self._cond:
@@ -149,10 +138,7 @@ class FakeCaptureDevice:
                 return
             if self.open_error is not None:
                 raise self.open_error
-        for camera in self._cameras.values():
-            camera.open()
-        for sensor in self._sensors.values():
-            sensor.open()
+        self._open_streams()
         with self._cond:
             self._open = True
             self.open_count += 1
@@ -166,19 +152,4 @@ class FakeCaptureDevice:
             self._open = False
             self.close_count += 1
             self._cond.notify_all()
-        for camera in self._cameras.values():
-            camera.close()
-        for sensor in self._sensors.values():
-            sensor.close()
-
-    def __enter__(self) -> FakeCaptureDevice:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()
+        self._close_streams()
