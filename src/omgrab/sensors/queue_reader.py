@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import queue
-import time
 
 from omgrab import clock as clock_mod
+from omgrab import queue_wait
 from omgrab.sensors import base
-
-_POLL_S = 0.1
 
 
 class QueueReaderSensor(base.Sensor):
@@ -35,13 +33,7 @@ class QueueReaderSensor(base.Sensor):
 
     def flush_queue(self) -> int:
         """Discard every item waiting on the queue and return how many were discarded."""
-        discarded = 0
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                return discarded
-            discarded += 1
+        return queue_wait.drain(self._queue)
 
     def _open(self) -> None:
         pass
@@ -50,16 +42,11 @@ class QueueReaderSensor(base.Sensor):
         pass
 
     def _read_item(self, timeout_s: float | None) -> base.Item:
-        # Wait in short slices so that close() from another thread ends a blocked read.
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            if not self._is_open:
-                raise base.SensorDataUnavailableError("QueueReaderSensor was closed")
-            wait = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
-            try:
-                return self._queue.get(timeout=max(wait, 0.0))
-            except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise base.SensorDataUnavailableError(
-                        f"no item on the queue within {timeout_s} s"
-                    ) from None
+        try:
+            return queue_wait.get(self._queue, timeout_s, lambda: self._is_open)
+        except queue_wait.Closed:
+            raise base.SensorDataUnavailableError("QueueReaderSensor was closed") from None
+        except queue_wait.TimedOut:
+            raise base.SensorDataUnavailableError(
+                f"no item on the queue within {timeout_s} s"
+            ) from None
