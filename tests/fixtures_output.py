@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from omgrab import clock
+from tests import tmpfs
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -101,21 +102,8 @@ def mosquitto_broker(tmp_path: pathlib.Path) -> Iterator[MosquittoBroker]:
 @pytest.fixture
 def small_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
     """A freshly mounted 8 MiB tmpfs (root only); unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {result.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    with tmpfs.mounted_tmpfs(tmp_path, "8m") as mount_point:
+        yield mount_point
 
 
 def fill_to_free_fraction(mnt: pathlib.Path, target: float, name: str = "ballast") -> pathlib.Path:

@@ -6,7 +6,7 @@ Fixtures:
     recording_origin: a fixed, timezone-aware recording origin.
     writer_factory: builds ``ChunkedWriter`` objects in ``tmp_path`` and stops them at teardown.
     short_recording: a finished 2 s recording (RGB, depth, IMU; 1 s chunks) in a spool dir.
-    small_tmpfs: a fresh 3 MiB tmpfs mount to fill up (root only).
+    tiny_tmpfs: a fresh 3 MiB tmpfs mount to fill up (root only).
 
 Helpers (import this module): ``rgb_frame``, ``depth_frame``, ``imu_payload``,
 ``write_recording`` (writes a short spool recording), ``ffprobe_json``, ``mkvmerge_json``,
@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from omgrab import recording
+from tests import tmpfs
 
 ORIGIN = datetime.datetime(2026, 11, 22, 2, 40, 11, 123456, tzinfo=datetime.UTC)
 
@@ -232,22 +233,7 @@ def short_recording(tmp_path: pathlib.Path) -> WrittenRecording:
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
+def tiny_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
     """A freshly mounted 3 MiB tmpfs to fill up (root only; skipped otherwise)."""
-    import os
-
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {result.stderr.strip()}")
-    try:
+    with tmpfs.mounted_tmpfs(tmp_path, "3m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)

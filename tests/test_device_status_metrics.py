@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import stat
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 
 import psutil
@@ -16,6 +14,7 @@ import pytest
 from omgrab import clock
 from omgrab.runtime import device_status as ds
 from omgrab.runtime import system_metrics as sm
+from tests import tmpfs
 
 IW_CONNECTED = """Connected to 3c:84:6a:12:34:56 (on wlan0)
 \tSSID: field lab: 5G
@@ -62,32 +61,20 @@ def test_storage_of_a_spool_dir_not_created_yet_uses_its_parent(tmp_path: pathli
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting tmpfs needs root")
-    mount_point = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {done.stderr.strip()}")
-    try:
+def metrics_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A freshly mounted 4 MiB tmpfs (root only)."""
+    with tmpfs.mounted_tmpfs(tmp_path, "4m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], capture_output=True)
 
 
 @pytest.mark.tmpfs
-def test_storage_on_a_real_small_filesystem_filling_up(small_tmpfs: pathlib.Path) -> None:
+def test_storage_on_a_real_small_filesystem_filling_up(metrics_tmpfs: pathlib.Path) -> None:
     metrics = sm.LinuxSystemMetrics()
-    empty = metrics.get_storage_info(small_tmpfs)
+    empty = metrics.get_storage_info(metrics_tmpfs)
     assert empty.total_bytes == 4 * 2**20
     assert empty.used_percent < 1.0
-    (small_tmpfs / "chunk.mkv").write_bytes(b"\0" * (3 * 2**20))
-    filled = metrics.get_storage_info(small_tmpfs)
+    (metrics_tmpfs / "chunk.mkv").write_bytes(b"\0" * (3 * 2**20))
+    filled = metrics.get_storage_info(metrics_tmpfs)
     assert filled.used_bytes - empty.used_bytes == pytest.approx(3 * 2**20, abs=64 * 1024)
     assert 74.0 < filled.used_percent < 77.0
     assert filled.available_bytes + filled.used_bytes == filled.total_bytes

@@ -321,7 +321,7 @@ def test_fsync_problems_are_reported_once(tmp_path: pathlib.Path) -> None:
 
 @pytest.mark.tmpfs
 def test_disk_full_is_reported_once_and_what_was_written_stays_readable(
-    small_tmpfs: pathlib.Path,
+    tiny_tmpfs: pathlib.Path,
 ) -> None:
     reported = threading.Event()
     calls: list[None] = []
@@ -332,7 +332,7 @@ def test_disk_full_is_reported_once_and_what_was_written_stays_readable(
 
     video = {"depth": recording.depth_stream_config(width=320, height=200)}
     writer = recording.ChunkedWriter(
-        "rec", small_tmpfs, video, chunk_length_s=0.4, origin=fx.ORIGIN, on_error=on_error
+        "rec", tiny_tmpfs, video, chunk_length_s=0.4, origin=fx.ORIGIN, on_error=on_error
     )
     writer.start()
     q = writer.get_encoder_queue("depth")
