@@ -34,7 +34,7 @@ def write_json_atomic(path: pathlib.Path, data: Any) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def write_complete_marker(directory: pathlib.Path) -> None:
@@ -42,12 +42,13 @@ def write_complete_marker(directory: pathlib.Path) -> None:
     marker = directory / COMPLETE_FILE
     with open(marker, "wb") as fh:
         os.fsync(fh.fileno())
-    _fsync_dir(directory)
+    fsync_path(directory)
 
 
-def _fsync_dir(directory: pathlib.Path) -> None:
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file's or directory's data and metadata to disk; errors are ignored."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:

@@ -34,7 +34,7 @@ from typing import Any
 import av
 import numpy as np
 
-from omgrab.recording import frame_ring, named_semaphore
+from omgrab.recording import frame_ring, named_semaphore, spool_files
 
 TIME_BASE = fractions.Fraction(1, 1000)
 
@@ -200,21 +200,8 @@ class _Chunk:
         }
 
 
-def _fsync_file(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _fsync_directory(directory: str) -> None:
-    _fsync_file(directory)
+    spool_files.fsync_path(directory)
 
 
 class _Syncer:
@@ -358,7 +345,7 @@ class _Worker:
         finally:
             self.syncer.follow(None)
         if self.spec.fsync_interval_ms > 0:
-            _fsync_file(chunk.path)
+            spool_files.fsync_path(chunk.path)
         self.send("chunk_closed", chunk.summary())
 
     def open_chunk(self, chunk_id: str) -> None:
