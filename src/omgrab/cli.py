@@ -14,6 +14,7 @@ from rich import console as rich_console
 from rich import table as rich_table
 
 import omgrab
+from omgrab import devices
 from omgrab.app import config as config_mod
 from omgrab.app import demo as demo_mod
 from omgrab.app import device_app
@@ -29,6 +30,15 @@ def _logging(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def _check_faults(spec: str | None) -> None:
+    if spec is None:
+        return
+    try:
+        devices.parse_faults(spec)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from exc
 
 
 def _size(n: int) -> str:
@@ -56,6 +66,7 @@ def demo(
 ) -> None:
     """Record a short RGB + depth + IMU clip on simulated hardware with perception running."""
     _logging(verbose)
+    _check_faults(faults)
     config = config_mod.AppConfig(
         data_dir=data_dir,
         device_id="omgrab-demo",
@@ -125,6 +136,7 @@ def run(
 ) -> None:
     """Run the device runtime (simulated hardware) until SIGINT/SIGTERM."""
     _logging(verbose)
+    _check_faults(faults)
     config = config_mod.AppConfig(
         data_dir=data_dir,
         dashboard_port=dashboard_port,
