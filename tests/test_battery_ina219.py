@@ -6,7 +6,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from omgrab.runtime import ina219
+from omgrab.hardware import ina219
 from omgrab.testing import ina219_twin
 
 LSB: float = ina219.current_lsb_a(ina219.UPS_HAT_B_CALIBRATION, ina219.UPS_HAT_B_SHUNT_OHMS)

@@ -5,7 +5,8 @@ import threading
 import pytest
 
 from omgrab import clock
-from omgrab.runtime import battery_monitor, ina219
+from omgrab.hardware import ina219
+from omgrab.runtime import battery_monitor
 from omgrab.testing import ina219_twin
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from omgrab import clock
+from omgrab.hardware import system_metrics
 from omgrab.runtime import device_status as ds
 from omgrab.runtime import network_monitor as nm
-from omgrab.runtime import system_metrics
 
 
 class StaticMetrics:

@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from omgrab import clock
+from omgrab.hardware import system_metrics as sm
 from omgrab.runtime import device_status as ds
-from omgrab.runtime import system_metrics as sm
 from tests import tmpfs
 
 IW_CONNECTED = """Connected to 3c:84:6a:12:34:56 (on wlan0)

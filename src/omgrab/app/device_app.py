@@ -30,13 +30,13 @@ from omgrab import devices, gpio, output, recording, storage
 from omgrab.app import config as config_mod
 from omgrab.app import dashboard, perception
 from omgrab.cameras import base as camera_base
+from omgrab.hardware import system_metrics
 from omgrab.recording import recovery
 from omgrab.runtime import (
     device_status,
     gpio_manager,
     network_monitor,
     recording_manager,
-    system_metrics,
     wifi_connect,
 )
 from omgrab.workflows import state_machine

@@ -3,7 +3,7 @@
 This module provides battery status information including voltage, current, power
 consumption, and battery percentage for devices with the Waveshare UPS HAT B. The chip is
 read over I2C with smbus2 (imported when the first bus is opened); register-level details
-live in :mod:`omgrab.runtime.ina219`.
+live in :mod:`omgrab.hardware.ina219`.
 
 When the chip is absent (no HAT, no ``/dev/i2c-1``, nothing answering at the address),
 :meth:`BatteryMonitor.get_status` returns None and retries the connection every
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from omgrab.runtime import ina219
+from omgrab.hardware import ina219
 
 logger = logging.getLogger(__name__)
 

@@ -240,7 +240,7 @@ class SystemMetricsProvider(Protocol):
     """Interface for reading system-level hardware and OS metrics.
 
     The default implementation reads from Linux /proc and /sys filesystems
-    (:class:`omgrab.runtime.system_metrics.LinuxSystemMetrics`). Inject an alternative for
+    (:class:`omgrab.hardware.system_metrics.LinuxSystemMetrics`). Inject an alternative for
     testing or non-Linux development hosts. Implementations should not raise and should return
     quickly (the status worker calls every method once per second).
     """

@@ -16,7 +16,7 @@ import errno
 import threading
 from typing import Protocol
 
-from omgrab.runtime import ina219
+from omgrab.hardware import ina219
 
 
 class I2CDevice(Protocol):
