@@ -1,4 +1,4 @@
-"""The open/close lifecycle shared by cameras and sensors."""
+"""The open/close lifecycle shared by cameras, sensors and capture devices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,31 @@ import types
 from typing import Self
 
 
-class Openable(abc.ABC):
+class OpenCloseContext(abc.ABC):
+    """A context manager that calls ``open()`` on entry and ``close()`` on exit."""
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Open (idempotent)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close (idempotent)."""
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Openable(OpenCloseContext):
     """Something opened once and closed once; a context manager that does both.
 
     ``open()`` and ``close()`` are idempotent and thread-safe; subclasses implement ``_open``
@@ -39,18 +63,6 @@ class Openable(abc.ABC):
                 return
             self._is_open = False
             self._close()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()
 
     @abc.abstractmethod
     def _open(self) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import abc
 import enum
 import types
-from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from omgrab import lifecycle
 from omgrab.cameras import base as camera_base
@@ -79,7 +78,7 @@ CameraT = TypeVar("CameraT", bound=camera_base.Camera)
 SensorT = TypeVar("SensorT", bound=sensor_base.Sensor)
 
 
-class StreamDevice(abc.ABC, Generic[CameraT, SensorT]):
+class StreamDevice(lifecycle.OpenCloseContext, Generic[CameraT, SensorT]):
     """Plumbing every capture device shares; subclasses set ``_cameras`` and ``_sensors``.
 
     Provides the ``cameras``/``sensors`` views, opening and closing all streams (rolling back
@@ -104,14 +103,6 @@ class StreamDevice(abc.ABC, Generic[CameraT, SensorT]):
         """Names of all cameras and sensors."""
         return [*self._cameras, *self._sensors]
 
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Open the device and its streams (idempotent)."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Close the device and its streams (idempotent)."""
-
     def _open_streams(self) -> None:
         """Open every camera and sensor; if one fails, close those opened and re-raise."""
         opened: list[lifecycle.Openable] = []
@@ -128,15 +119,3 @@ class StreamDevice(abc.ABC, Generic[CameraT, SensorT]):
         """Close every camera and sensor."""
         for stream in [*self._cameras.values(), *self._sensors.values()]:
             stream.close()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.close()
