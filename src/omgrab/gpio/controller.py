@@ -47,3 +47,11 @@ class GPIOController(Protocol):
     def close(self) -> None:
         """Turn everything off and release the lines."""
         ...
+
+
+def check_led(led: object, state: object) -> None:
+    """Raise ``TypeError`` unless ``led`` is an :class:`LED` and ``state`` an :class:`LEDState`."""
+    if not isinstance(led, LED):
+        raise TypeError(f"expected an omgrab.gpio.LED, got {led!r}")
+    if not isinstance(state, LEDState):
+        raise TypeError(f"expected an omgrab.gpio.LEDState, got {state!r}")

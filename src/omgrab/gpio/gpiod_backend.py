@@ -154,8 +154,7 @@ class GpiodController:
             RuntimeError: If the controller is closed.
             OSError: If the line cannot be written.
         """
-        if not isinstance(led, controller.LED) or not isinstance(state, controller.LEDState):
-            raise TypeError(f"set_led expects (LED, LEDState), got ({led!r}, {state!r})")
+        controller.check_led(led, state)
         with self._lock:
             self._check_open()
             if self._led_state[led] is state:

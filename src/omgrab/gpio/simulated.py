@@ -66,7 +66,7 @@ class SimulatedGPIOController:
 
     def set_led(self, led: controller.LED, state: controller.LEDState) -> None:
         """Set one LED's state; setting the state it already has changes nothing."""
-        _check_led(led, state)
+        controller.check_led(led, state)
         with self._changed:
             self._check_open()
             if self._led_state[led] is state:
@@ -79,7 +79,7 @@ class SimulatedGPIOController:
 
     def get_led(self, led: controller.LED) -> controller.LEDState:
         """Return one LED's current state."""
-        _check_led(led, controller.LEDState.OFF)
+        controller.check_led(led, controller.LEDState.OFF)
         with self._changed:
             return self._led_state[led]
 
@@ -275,13 +275,6 @@ class SimulatedGPIOController:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("SimulatedGPIOController is closed")
-
-
-def _check_led(led: object, state: object) -> None:
-    if not isinstance(led, controller.LED):
-        raise TypeError(f"expected an omgrab.gpio.LED, got {led!r}")
-    if not isinstance(state, controller.LEDState):
-        raise TypeError(f"expected an omgrab.gpio.LEDState, got {state!r}")
 
 
 def _check_duration(name: str, value: float) -> None:
