@@ -10,6 +10,14 @@
 
 The loop runs until the state machine reaches SHUTDOWN or ``stop_event`` is set. Time is read
 from an injectable clock so gestures can be tested without real waiting.
+
+Thread: the loop runs on the caller's thread (the device app's ``button-loop`` thread) and calls
+the state machine, which may block for a stop; presses arriving meanwhile are ignored by the
+state machine, not queued. Error policy: an exception raised by anything the loop calls (the
+button read, the state machine, the recorder behind it, a callback, the WiFi manager) is logged
+(the first and then every power-of-two occurrence), counted in the ``button`` loop of
+:mod:`~omgrab.runtime.loop_health`, and the loop goes on with the next poll, so the next press
+works. Memory: constant (one gesture detector).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omgrab.gpio import controller as gpio_controller
+from omgrab.runtime import loop_health
 from omgrab.workflows import state_machine as state_machine_mod
 from omgrab.workflows import states
 
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WorkflowState = states.WorkflowState
+
+LOOP_NAME = "button"
 
 
 @dataclasses.dataclass
@@ -116,9 +127,13 @@ def button_monitor_loop(
                 logger.exception("stopping WiFi setup failed")
         state_machine_obj.finish_wifi_setup(False)
 
-    while not stop.is_set():
+    health = loop_health.default()
+
+    def poll() -> bool:
+        """One poll of the button; False when the loop should end."""
+        state_machine_obj.sync()
         if state_machine_obj.state is WorkflowState.SHUTDOWN:
-            break
+            return False
         try:
             pressed = bool(gpio_controller.is_button_pressed())
         except Exception:
@@ -139,6 +154,17 @@ def button_monitor_loop(
                     cancel_wifi()
                 else:
                     state_machine_obj.handle_short_press()
+        return True
+
+    while not stop.is_set():
+        try:
+            if not poll():
+                break
+        except Exception as exc:
+            health.record_error(LOOP_NAME, exc)
+            count = health.errors(LOOP_NAME)
+            if count & (count - 1) == 0:
+                logger.exception("button loop error #%d; the loop goes on", count)
         wait(cfg.check_interval_s)
 
 
@@ -190,5 +216,6 @@ def _call(callback: Callable[..., None] | None, *args: object) -> None:
         return
     try:
         callback(*args)
-    except Exception:
+    except Exception as exc:
+        loop_health.default().record_error(LOOP_NAME, exc)
         logger.exception("button callback %r failed", callback)

@@ -2,33 +2,79 @@
 
 The state machine calls :meth:`RecordingManager.start_recording` and
 :meth:`RecordingManager.stop_recording`; this module handles the threads, the devices and the
-merge. At most one session is active; finished sessions are merged into one MKV each on a
-background thread (so a button press is never stuck behind a merge) and joined on shutdown.
+merge.
 
-While recording, a health thread checks every ``health_check_interval_s``:
+Lifecycle (:class:`~omgrab.runtime.recorder_events.RecorderPhase`)::
 
-* every device is still connected (a pulled cable) -> ``on_device_unhealthy``, recording stopped
-  and merged into a valid file;
-* every stream delivered within ``stall_timeout_s`` (a stalled camera) -> ``on_device_unhealthy``;
-  the other streams keep recording (streams are independent in the writer);
-* free space of the spool filesystem is above the floor -> otherwise the recording is stopped
-  cleanly before the disk is full and ``on_recording_error`` fires.
+    IDLE --start--> STARTING --devices ready, session started--> RECORDING
+      ^                 |                                            |
+      |        refused / failed                         stop (press, error, pulled cable)
+      +-----------------+<---- capture drained, devices closed ---- STOPPING
 
-A writer or capture-thread crash fires ``on_recording_error`` and stops the recording.
+Exactly one recording owns the devices from STARTING until its STOPPING ends: a start is only
+accepted in IDLE; a start during STOPPING waits up to ``start_waits_for_stop_s`` for the stop to
+finish, then is refused with the reason, so it never shares a device with the stopping session.
+A stop during STARTING waits for the start to resolve, then stops it. A stop while another
+thread is already stopping waits (up to ``stop_timeout_s``) for that stop to finish, so
+``stop_recording`` returning means the recording's capture is drained and its devices closed.
+``stop_recording(recording_id)`` stops only that recording: a late error of recording A never
+stops recording B.
+
+Threads:
+
+* caller threads (button loop, dashboard, CLI) run ``start_recording`` / ``stop_recording``;
+* one ``health-<id>`` thread per recording checks every ``health_check_interval_s`` that every
+  device is connected (a pulled cable stops the recording and fires ``on_device_unhealthy``),
+  that every stream delivered within ``stall_timeout_s`` (reported, the other streams keep
+  recording) and that free space stays above ``stop_free_percent`` and the room the merge needs
+  (otherwise the recording is stopped cleanly and ``on_recording_error`` fires). It is joined
+  by the stop with ``health_join_timeout_s``: a slow check never holds up a stop press;
+* a ``stop-after-error-<id>`` thread stops a recording whose writer or capture thread failed
+  (the failure is reported on a thread the stop joins, so it cannot stop from there);
+* one ``merge`` worker (a single-thread executor) merges each stopped recording's chunks into
+  one MKV, oldest first;
+* one ``recorder-events`` thread (:class:`~omgrab.runtime.recorder_events.EventDispatcher`)
+  calls the user's callbacks, in order, holding no lock.
+
+Locks: ``_lock`` (with the condition ``_changed``) guards the phase, the session, the device
+stack, the pending merges and the counters; it is held only to read or change them, never
+during device I/O, a join, a merge or a callback. Readers (status, dashboard) read
+:meth:`RecordingManager.snapshot`, an immutable value replaced under the lock, without locking.
+
+Callbacks: ``on_device_unhealthy`` and ``on_recording_error`` receive a
+:class:`~omgrab.runtime.recorder_events.RecorderEvent` naming the recording (callbacks taking no
+argument are still accepted); ``on_recording_complete`` receives the merged path. All run on the
+events thread, after the stop they report has finished.
+
+Bounds: the pending-merge table holds only recordings not merged yet (an entry leaves it when
+its merge ends, successful or not); ``recent_errors`` keeps the last ``RECENT_ERRORS``
+problems; at most ``256`` callback events wait. Nothing else is kept per recording.
+``shutdown()`` returns within about ``device_ready_timeout_s`` (a start in flight) +
+``stop_timeout_s`` (the stop, whichever thread started it) + ``session_join_timeout_s``
+(merges) + 5 s (callbacks); a merge still running then is logged and its chunks stay in the
+spool for recovery at the next start.
+
+Error policy: an exception in a health check, a merge or a callback is logged, counted in
+:mod:`~omgrab.runtime.loop_health` (loops ``recorder-health``, ``recorder-merge``,
+``recorder-events``) and in the snapshot, and the loop goes on. A failing ``session.stop()`` or
+device ``close()`` is logged and the recording is still scheduled for merging.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
+import functools
 import logging
 import os
 import pathlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from concurrent import futures
+from typing import Protocol
 
 from omgrab import clock as clock_mod
 from omgrab import storage
@@ -38,14 +84,25 @@ from omgrab.recording import config as recording_config
 from omgrab.recording import ids as recording_ids
 from omgrab.recording import merge as recording_merge
 from omgrab.recording import worker_start
-from omgrab.runtime import recording_session
+from omgrab.runtime import loop_health, recorder_events, recording_session
 from omgrab.sensors import base as sensor_base
 
 logger = logging.getLogger(__name__)
 
-OnDeviceUnhealthyCallback = Callable[[], None]
+RecorderPhase = recorder_events.RecorderPhase
+RecorderEvent = recorder_events.RecorderEvent
+RecorderSnapshot = recorder_events.RecorderSnapshot
+
+# Called with a RecorderEvent, or with no argument (the published API's form).
+OnDeviceUnhealthyCallback = Callable[..., None]
 OnRecordingCompleteCallback = Callable[[pathlib.Path], None]
-OnRecordingErrorCallback = Callable[[], None]
+OnRecordingErrorCallback = Callable[..., None]
+
+RECENT_ERRORS = 20
+"""How many ``(recording_id, message)`` problems the snapshot keeps."""
+
+HEALTH_LOOP = "recorder-health"
+MERGE_LOOP = "recorder-merge"
 
 
 @dataclasses.dataclass
@@ -68,6 +125,11 @@ class RecordingConfig:
         merge_headroom_bytes: The merge copies the chunks into one file on the same disk, so a
             running recording is also stopped when the available space falls below its spool
             size (plus 10 %) plus this margin: the merge always has room to finish.
+        stop_timeout_s: How long a caller waits for a stop another thread is running (and
+            ``shutdown()`` for a stop in flight) before giving up with a logged error.
+        start_waits_for_stop_s: How long a start waits for the previous recording to finish
+            stopping before it is refused.
+        health_join_timeout_s: How long a stop waits for the health thread's current check.
     """
 
     device_ready_timeout_s: float = 7.5
@@ -79,6 +141,9 @@ class RecordingConfig:
     min_free_percent: float = 5.0
     stop_free_percent: float = 2.0
     merge_headroom_bytes: int = 32 * 1024 * 1024
+    stop_timeout_s: float = 30.0
+    start_waits_for_stop_s: float = 5.0
+    health_join_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -87,6 +152,9 @@ class RecordingConfig:
             "session_join_timeout_s",
             "chunk_length_s",
             "stall_timeout_s",
+            "stop_timeout_s",
+            "start_waits_for_stop_s",
+            "health_join_timeout_s",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"RecordingConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -119,7 +187,7 @@ class RecordingController(Protocol):
         ...
 
     def stop_recording(self) -> None:
-        """Stop the active recording (no-op when idle)."""
+        """Stop the active recording (no-op when idle); return once it is stopped."""
         ...
 
     def shutdown(self) -> None:
@@ -158,12 +226,11 @@ def directory_bytes(path: pathlib.Path) -> int:
 
 
 @dataclasses.dataclass
-class _FinishedSession:
-    session: recording_session.RecordingSession
-    merge_thread: threading.Thread
+class _PendingMerge:
+    recording_id: str
+    recording_dir: pathlib.Path
     output_path: pathlib.Path
-    result: pathlib.Path | None = None
-    error: str | None = None
+    future: futures.Future[None] | None = None
 
 
 def _prewarm() -> None:
@@ -173,11 +240,19 @@ def _prewarm() -> None:
         logger.exception("prewarming the encoder processes failed; the first start is slower")
 
 
+def _deliver(callback: Callable[..., None], event: recorder_events.RecorderEvent) -> None:
+    if recorder_events.takes_argument(callback):
+        callback(event)
+    else:
+        callback()
+
+
 class RecordingManager:
     """Manages recording sessions and capture device lifecycles.
 
     Owns the capture devices (opened and closed per recording), the active recording session
-    (at most one at a time) and the finished sessions pending merge and cleanup.
+    (at most one at a time) and the stopped recordings pending merge. See the module docstring
+    for the lifecycle, threads, locks and bounds.
 
     Args:
         devices: Capture devices to use for recording. All must be connected for recording to
@@ -200,6 +275,8 @@ class RecordingManager:
             space is read through it (and ``free_percent_fn`` is not used).
         prewarm: Start the encoder process server in the background now, so the first
             recording starts as fast as later ones (~0.05 s instead of ~0.5 s).
+        health: Where background-loop errors are counted (the process-wide counters by
+            default).
     """
 
     def __init__(
@@ -222,6 +299,7 @@ class RecordingManager:
         available_bytes_fn: Callable[[pathlib.Path], int] = available_bytes,
         storage_monitor: storage.StorageMonitor | None = None,
         prewarm: bool = True,
+        health: loop_health.LoopHealth | None = None,
     ) -> None:
         if len(target_cameras) != len(stream_names):
             raise ValueError(
@@ -248,23 +326,36 @@ class RecordingManager:
             monitor = storage_monitor
             self._free_percent = lambda _path: monitor.refresh().free_pct
             self._available_bytes = lambda _path: monitor.reading().available_bytes
+        self._health = health if health is not None else loop_health.default()
 
-        self._lock = threading.RLock()
+        # Guarded by _lock (see the module docstring); _changed is notified at every phase change.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._phase = RecorderPhase.IDLE
+        self._owner_id: str | None = None  # the recording owning the devices (not IDLE)
         self._session: recording_session.RecordingSession | None = None
         self._device_stack: contextlib.ExitStack | None = None
         self._started_at: datetime.datetime | None = None
         self._health_stop = threading.Event()
         self._health_thread: threading.Thread | None = None
         self._unhealthy_reported = False
-        self._finished: list[_FinishedSession] = []
+        self._finished: dict[str, _PendingMerge] = {}
+        self._error_threads: set[threading.Thread] = set()
         self._last_error: str | None = None
         self._last_recording_path: pathlib.Path | None = None
-        self._callback_errors = 0
+        self._recent_errors: collections.deque[tuple[str, str]] = collections.deque(
+            maxlen=RECENT_ERRORS
+        )
+        self._merges_failed = 0
+        self._recordings_started = 0
         self._shut_down = False
+        self._snapshot = RecorderSnapshot()
+        self._merger = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge")
+        self._events = recorder_events.EventDispatcher(health=self._health)
         if prewarm:
             threading.Thread(target=_prewarm, name="writer-prewarm", daemon=True).start()
 
-    # -- properties --------------------------------------------------------------------------
+    # -- properties (lock-free: read the snapshot) -----------------------------------------
 
     @property
     def config(self) -> RecordingConfig:
@@ -276,46 +367,57 @@ class RecordingManager:
         """The capture devices this manager records from."""
         return list(self._devices)
 
+    def snapshot(self) -> RecorderSnapshot:
+        """The recorder's current state; never waits for a lock (safe on an event loop)."""
+        return self._snapshot
+
+    @property
+    def phase(self) -> RecorderPhase:
+        """Lifecycle phase (who owns the devices)."""
+        return self._snapshot.phase
+
     @property
     def is_recording(self) -> bool:
         """True if there is an active session currently capturing."""
-        with self._lock:
-            return self._session is not None and not self._session.stopped
+        return self._snapshot.phase is RecorderPhase.RECORDING
 
     @property
     def active_recording_id(self) -> str | None:
         """Get the ID of the active recording, or None if not recording."""
-        with self._lock:
-            return self._session.recording_id if self._session is not None else None
+        snap = self._snapshot
+        return snap.recording_id if snap.phase is RecorderPhase.RECORDING else None
 
     @property
     def recording_started_at(self) -> datetime.datetime | None:
         """Get the start time of the active recording, or None if not recording."""
-        with self._lock:
-            return self._started_at if self._session is not None else None
+        snap = self._snapshot
+        return snap.started_at if snap.phase is RecorderPhase.RECORDING else None
 
     @property
     def active_session(self) -> recording_session.RecordingSession | None:
-        """The active session, or None."""
-        with self._lock:
-            return self._session
+        """The active (capturing) session, or None."""
+        session = self._session
+        return session if self._snapshot.phase is RecorderPhase.RECORDING else None
 
     @property
     def last_error(self) -> str | None:
         """The most recent problem (unhealthy device, writer error, refused start), or None."""
-        with self._lock:
-            return self._last_error
+        return self._snapshot.last_error
 
     @property
     def last_recording_path(self) -> pathlib.Path | None:
         """Path of the most recently merged recording, or None."""
-        with self._lock:
-            return self._last_recording_path
+        return self._snapshot.last_recording_path
 
     @property
     def callback_errors(self) -> int:
         """How many user callbacks raised (each is logged)."""
-        return self._callback_errors
+        return self._events.callback_errors
+
+    @property
+    def pending_merges(self) -> int:
+        """Recordings stopped but not merged yet."""
+        return self._snapshot.pending_merges
 
     # -- callbacks ---------------------------------------------------------------------------
 
@@ -326,15 +428,18 @@ class RecordingManager:
         dependencies (the StateMachine needs the RecordingManager and vice versa).
 
         Args:
-            callback: Invoked when a device becomes unhealthy during recording, or None to clear.
+            callback: Invoked (on the events thread) with a ``RecorderEvent``, or with no
+                argument if it takes none, when a device becomes unhealthy during recording;
+                None to clear.
         """
         self._on_device_unhealthy = callback
 
     def set_on_recording_error(self, callback: OnRecordingErrorCallback | None) -> None:
-        """Set the callback for recording error events (e.g. encoder crash).
+        """Set the callback for recording error events (e.g. encoder crash, failed merge).
 
         Args:
-            callback: Invoked when a recording error occurs, or None to clear.
+            callback: Invoked (on the events thread) with a ``RecorderEvent`` naming the
+                recording, or with no argument if it takes none; None to clear.
         """
         self._on_recording_error = callback
 
@@ -347,143 +452,100 @@ class RecordingManager:
     def start_recording(self) -> bool:
         """Start a new recording session.
 
-        Opens the capture devices, waits until they are ready, creates a new session with a
-        unique timestamp-based recording id, and starts its threads.
+        Claims the devices (only from IDLE; a stop in flight is waited for up to
+        ``start_waits_for_stop_s``), opens them, waits until they are ready, creates a session
+        with a unique timestamp-based recording id and starts its threads.
 
         Returns:
             True if recording started successfully, False otherwise (see ``last_error``).
         """
         with self._lock:
-            if self._shut_down:
-                return self._refuse("recording manager is shut down")
-            if self._session is not None:
-                return self._refuse("a recording is already active")
-            self._spool_dir.mkdir(parents=True, exist_ok=True)
-            self._output_dir.mkdir(parents=True, exist_ok=True)
-            free = self._free_percent(self._spool_dir)
-            if free < self._config.min_free_percent:
-                return self._refuse(
-                    f"only {free:.1f}% free on {self._spool_dir}, below the "
-                    f"{self._config.min_free_percent}% needed to start a recording"
+            if self._phase is RecorderPhase.STOPPING and not self._shut_down:
+                self._changed.wait_for(
+                    lambda: self._phase is not RecorderPhase.STOPPING,
+                    self._config.start_waits_for_stop_s,
                 )
-            available = self._available_bytes(self._spool_dir)
-            if available < self._config.merge_headroom_bytes:
-                return self._refuse(
-                    f"only {available} bytes available on {self._spool_dir}, below the "
-                    f"{self._config.merge_headroom_bytes} bytes kept for merging"
-                )
-            stack = contextlib.ExitStack()
-            try:
-                for device in self._devices:
-                    stack.enter_context(device)
-                not_connected = [device.label for device in self._devices if not device.connected]
-                if not_connected:
-                    stack.close()
-                    return self._refuse(f"device(s) not connected: {not_connected}")
-                deadline = time.monotonic() + self._config.device_ready_timeout_s
-                for device in self._devices:
-                    remaining = max(0.0, deadline - time.monotonic())
-                    if not device.wait_until_ready(remaining):
-                        stack.close()
-                        return self._refuse(
-                            f"device {device.label} not ready within "
-                            f"{self._config.device_ready_timeout_s} s"
-                        )
-                started_at = self._clock.anchor()
-                recording_id = self._new_recording_id(started_at)
-                session = recording_session.RecordingSession(
-                    recording_id,
-                    self._cameras,
-                    self._stream_names,
-                    self._stream_configs,
-                    self._spool_dir,
-                    sensors=self._sensors,
-                    sensor_stream_names=self._sensor_stream_names,
-                    sensor_stream_configs=self._sensor_stream_configs,
-                    chunk_length_s=self._config.chunk_length_s,
-                    max_queue_size=self._config.max_queue_size,
-                    on_error=self._handle_session_error,
-                    writer_options={
-                        "origin": started_at,
-                        "clock": self._clock,
-                        "devices": [
-                            {"label": d.label, "device_type": d.device_type.value}
-                            for d in self._devices
-                        ],
-                    },
-                )
-                session.start()
-            except Exception as exc:
-                stack.close()
-                logger.exception("could not start recording")
-                return self._refuse(f"could not start recording: {type(exc).__name__}: {exc}")
+            refusal = self._claim_locked()
+        if refusal is not None:
+            return self._refuse(refusal)
+        try:
+            started = self._open_and_start()
+        except BaseException:
+            self._release_claim()
+            raise
+        if isinstance(started, str):
+            self._release_claim()
+            return self._refuse(started)
+        session, stack, started_at = started
+        with self._lock:
+            self._phase = RecorderPhase.RECORDING
             self._session = session
             self._device_stack = stack
             self._started_at = started_at
             self._unhealthy_reported = False
             self._last_error = None
+            self._recordings_started += 1
             self._health_stop = threading.Event()
             self._health_thread = threading.Thread(
                 target=self._health_loop,
                 args=(session, self._health_stop),
-                name=f"health-{recording_id}",
+                name=f"health-{session.recording_id}",
                 daemon=True,
             )
             self._health_thread.start()
-            logger.info("recording %s started at %s", recording_id, started_at.isoformat())
-            return True
-
-    def stop_recording(self) -> None:
-        """Stop the current recording session.
-
-        Stops capture threads immediately and drains the writer into the chunk files, closes the
-        devices, then merges the chunks into a final MKV on a background thread. The session is
-        moved to the finished sessions for later cleanup. No-op when not recording.
-        """
-        with self._lock:
-            session = self._session
-            if session is None:
-                return
-            self._session = None
-            stack = self._device_stack
-            self._device_stack = None
-            self._health_stop.set()
-            health_thread = self._health_thread
-            self._health_thread = None
-        if health_thread is not None and health_thread is not threading.current_thread():
-            health_thread.join()
-        try:
-            session.stop()
-        finally:
-            if stack is not None:
-                stack.close()
-        output_path = self._output_dir / f"{session.recording_id}.mkv"
-        finished = _FinishedSession(session, threading.Thread(), output_path)
-        finished.merge_thread = threading.Thread(
-            target=self._merge, args=(finished,), name=f"merge-{session.recording_id}", daemon=True
-        )
-        with self._lock:
-            self._finished.append(finished)
-        finished.merge_thread.start()
-
-    def wait_for_merges(self, timeout: float | None = None) -> bool:
-        """Wait until every finished session is merged; True if all finished in time."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            pending = list(self._finished)
-        for finished in pending:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            finished.merge_thread.join(remaining)
-            if finished.merge_thread.is_alive():
-                return False
-        self._cleanup_finished()
+            self._publish_locked()
+        logger.info("recording %s started at %s", session.recording_id, started_at.isoformat())
         return True
 
+    def stop_recording(self, recording_id: str | None = None) -> None:
+        """Stop the current recording session and return once it is stopped.
+
+        Stops the capture threads, drains the writer into the chunk files, closes the devices,
+        then merges the chunks into one MKV on the merge thread. A stop already running on
+        another thread is waited for (up to ``stop_timeout_s``); a start in flight is waited for
+        and then stopped. No-op when idle.
+
+        Args:
+            recording_id: Stop only this recording (ignored, and logged, if another recording
+                is active); None stops whichever is active.
+        """
+        self._stop(recording_id)
+
+    def wait_for_merges(self, timeout: float | None = None) -> bool:
+        """Wait until every stopped recording is merged; True if all finished in time."""
+        with self._lock:
+            pending = [p.future for p in self._finished.values() if p.future is not None]
+        if not pending:
+            return True
+        _done, not_done = futures.wait(pending, timeout)
+        return not not_done
+
     def shutdown(self) -> None:
-        """Shutdown the manager: stop the active session, merge it, and join all threads."""
+        """Stop the active session, wait for every stop and merge in flight, end the threads.
+
+        Waits for a start in flight, stops the active recording or waits for a stop another
+        thread is running, then waits for every pending merge and callback. Bounded as the
+        module docstring states; what is left after the bound is logged.
+        """
         with self._lock:
             self._shut_down = True
-        self.stop_recording()
+            self._publish_locked()
+        self._stop(None)
+        with self._lock:
+            stopped = self._changed.wait_for(
+                lambda: self._phase is RecorderPhase.IDLE, self._config.stop_timeout_s
+            )
+            error_threads = list(self._error_threads)
+        if not stopped:
+            logger.error(
+                "a stop was still running after %.1f s at shutdown", self._config.stop_timeout_s
+            )
+        deadline = time.monotonic() + self._config.stop_timeout_s
+        for thread in error_threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    logger.error("%s still running at shutdown", thread.name)
         if not self.wait_for_merges(self._config.session_join_timeout_s):
             logger.error(
                 "merges still running after %.1f s at shutdown; chunks stay in %s and are "
@@ -491,12 +553,237 @@ class RecordingManager:
                 self._config.session_join_timeout_s,
                 self._spool_dir,
             )
+        self._merger.shutdown(wait=False)
+        self._events.close(5.0)
+
+    # -- start internals ---------------------------------------------------------------------
+
+    def _claim_locked(self) -> str | None:
+        if self._shut_down:
+            return "recording manager is shut down"
+        if self._phase is RecorderPhase.STOPPING:
+            return (
+                f"recording {self._owner_id} is still stopping after "
+                f"{self._config.start_waits_for_stop_s} s"
+            )
+        if self._phase is not RecorderPhase.IDLE:
+            return "a recording is already active"
+        self._phase = RecorderPhase.STARTING
+        self._owner_id = None
+        self._publish_locked()
+        return None
+
+    def _release_claim(self) -> None:
+        with self._lock:
+            self._phase = RecorderPhase.IDLE
+            self._owner_id = None
+            self._publish_locked()
+            self._changed.notify_all()
+
+    def _open_and_start(
+        self,
+    ) -> str | tuple[recording_session.RecordingSession, contextlib.ExitStack, datetime.datetime]:
+        """Open the devices and start a session; a string is the reason it was refused."""
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        self._output_dir.mkdir(parents=True, exist_ok=True)
+        free = self._free_percent(self._spool_dir)
+        if free < self._config.min_free_percent:
+            return (
+                f"only {free:.1f}% free on {self._spool_dir}, below the "
+                f"{self._config.min_free_percent}% needed to start a recording"
+            )
+        available = self._available_bytes(self._spool_dir)
+        if available < self._config.merge_headroom_bytes:
+            return (
+                f"only {available} bytes available on {self._spool_dir}, below the "
+                f"{self._config.merge_headroom_bytes} bytes kept for merging"
+            )
+        stack = contextlib.ExitStack()
+        try:
+            for device in self._devices:
+                stack.enter_context(device)
+            not_connected = [device.label for device in self._devices if not device.connected]
+            if not_connected:
+                self._close_devices(stack, None)
+                return f"device(s) not connected: {not_connected}"
+            deadline = time.monotonic() + self._config.device_ready_timeout_s
+            for device in self._devices:
+                remaining = max(0.0, deadline - time.monotonic())
+                if not device.wait_until_ready(remaining):
+                    self._close_devices(stack, None)
+                    return (
+                        f"device {device.label} not ready within "
+                        f"{self._config.device_ready_timeout_s} s"
+                    )
+            started_at = self._clock.anchor()
+            recording_id = self._new_recording_id(started_at)
+            with self._lock:
+                self._owner_id = recording_id
+                self._started_at = started_at
+                self._publish_locked()
+            holder: list[recording_session.RecordingSession] = []
+            session = recording_session.RecordingSession(
+                recording_id,
+                self._cameras,
+                self._stream_names,
+                self._stream_configs,
+                self._spool_dir,
+                sensors=self._sensors,
+                sensor_stream_names=self._sensor_stream_names,
+                sensor_stream_configs=self._sensor_stream_configs,
+                chunk_length_s=self._config.chunk_length_s,
+                max_queue_size=self._config.max_queue_size,
+                on_error=functools.partial(self._handle_session_error, recording_id, holder),
+                writer_options={
+                    "origin": started_at,
+                    "clock": self._clock,
+                    "devices": [
+                        {"label": d.label, "device_type": d.device_type.value}
+                        for d in self._devices
+                    ],
+                },
+            )
+            holder.append(session)
+            session.start()
+        except Exception as exc:
+            self._close_devices(stack, None)
+            logger.exception("could not start recording")
+            return f"could not start recording: {type(exc).__name__}: {exc}"
+        return session, stack, started_at
+
+    # -- stop internals ----------------------------------------------------------------------
+
+    def _stop(self, recording_id: str | None, *, wait: bool = True) -> bool:
+        """Stop ``recording_id`` (or the active recording); True if this call stopped it.
+
+        With ``wait`` False a stop already running on another thread is not waited for (the
+        health thread must not: that stop joins it).
+        """
+        with self._lock:
+            if self._phase is RecorderPhase.STARTING:
+                # Bounded by the device-ready timeout the start itself honours.
+                self._changed.wait_for(
+                    lambda: self._phase is not RecorderPhase.STARTING,
+                    self._config.device_ready_timeout_s + self._config.stop_timeout_s,
+                )
+            owner = self._owner_id
+            if recording_id is not None and owner != recording_id:
+                if owner is not None:
+                    logger.info("stop of %s ignored: %s owns the devices", recording_id, owner)
+                return False
+            if self._phase is RecorderPhase.STOPPING:
+                if not wait:
+                    return False
+                done = self._changed.wait_for(
+                    lambda: self._owner_id != owner, self._config.stop_timeout_s
+                )
+                if not done:
+                    logger.error(
+                        "recording %s still stopping after %.1f s",
+                        owner,
+                        self._config.stop_timeout_s,
+                    )
+                return False
+            session = self._session
+            if self._phase is not RecorderPhase.RECORDING or session is None:
+                return False
+            self._phase = RecorderPhase.STOPPING
+            stack = self._device_stack
+            health_thread = self._health_thread
+            self._health_stop.set()
+            self._publish_locked()
+        problems: list[str] = []
+        try:
+            self._join_health(health_thread)
+            try:
+                session.stop()
+            except Exception as exc:
+                logger.exception("stopping recording %s failed", session.recording_id)
+                problems.append(f"stopping failed: {type(exc).__name__}: {exc}")
+            self._close_devices(stack, problems)
+        finally:
+            self._finish_stop(session, problems)
+        return True
+
+    def _join_health(self, thread: threading.Thread | None) -> None:
+        if thread is None or thread is threading.current_thread():
+            return
+        timeout = self._config.health_join_timeout_s
+        thread.join(timeout)
+        if thread.is_alive():
+            logger.warning(
+                "health check of %s still running after %.1f s; stopping without it",
+                thread.name,
+                timeout,
+            )
+        else:
+            logger.debug("%s joined", thread.name)
+
+    def _close_devices(
+        self, stack: contextlib.ExitStack | None, problems: list[str] | None
+    ) -> None:
+        if stack is None:
+            return
+        try:
+            stack.close()
+        except Exception as exc:
+            logger.exception("closing the capture devices failed")
+            if problems is not None:
+                problems.append(f"closing the devices failed: {type(exc).__name__}: {exc}")
+
+    def _finish_stop(
+        self, session: recording_session.RecordingSession, problems: list[str]
+    ) -> None:
+        recording_id = session.recording_id
+        pending = _PendingMerge(
+            recording_id,
+            session.recording_dir,
+            self._output_dir / f"{recording_id}.mkv",
+        )
+        with self._lock:
+            self._phase = RecorderPhase.IDLE
+            self._owner_id = None
+            self._session = None
+            self._device_stack = None
+            self._health_thread = None
+            self._started_at = None
+            for problem in problems:
+                self._note_error_locked(recording_id, problem)
+            self._finished[recording_id] = pending
+            try:
+                pending.future = self._merger.submit(self._merge, pending)
+            except RuntimeError:
+                # Only after shutdown's wait gave up: the chunks stay for recovery.
+                del self._finished[recording_id]
+                logger.error("recording %s stopped after shutdown; not merged", recording_id)
+            self._publish_locked()
+            self._changed.notify_all()
+        logger.info("recording %s stopped; merge scheduled", recording_id)
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _publish_locked(self) -> None:
+        self._snapshot = RecorderSnapshot(
+            phase=self._phase,
+            recording_id=self._owner_id,
+            started_at=self._started_at,
+            last_error=self._last_error,
+            last_recording_path=self._last_recording_path,
+            pending_merges=len(self._finished),
+            merges_failed=self._merges_failed,
+            recordings_started=self._recordings_started,
+            recent_errors=tuple(self._recent_errors),
+        )
+
+    def _note_error_locked(self, recording_id: str, message: str) -> None:
+        self._last_error = message
+        self._recent_errors.append((recording_id, message))
+
     def _refuse(self, reason: str) -> bool:
         logger.warning("recording not started: %s", reason)
-        self._last_error = reason
+        with self._lock:
+            self._last_error = reason
+            self._publish_locked()
         return False
 
     def _new_recording_id(self, started_at: datetime.datetime) -> str:
@@ -510,63 +797,93 @@ class RecordingManager:
             if not taken:
                 return candidate
 
-    def _merge(self, finished: _FinishedSession) -> None:
-        recording_id = finished.session.recording_id
+    def _merge(self, pending: _PendingMerge) -> None:
+        recording_id = pending.recording_id
         try:
-            path = recording_merge.merge_recording_chunks(
-                finished.session.recording_dir, finished.output_path, cleanup=True
+            path = pathlib.Path(
+                recording_merge.merge_recording_chunks(
+                    pending.recording_dir, pending.output_path, cleanup=True
+                )
             )
         except Exception as exc:
-            finished.error = f"merge of {recording_id} failed: {type(exc).__name__}: {exc}"
+            message = f"merge of {recording_id} failed: {type(exc).__name__}: {exc}"
             logger.exception(
                 "merge of %s failed; chunks kept in %s for recovery",
                 recording_id,
-                finished.session.recording_dir,
+                pending.recording_dir,
             )
+            self._health.record_error(MERGE_LOOP, exc)
             with self._lock:
-                self._last_error = finished.error
-            self._fire(self._on_recording_error)
+                self._finished.pop(recording_id, None)
+                self._merges_failed += 1
+                self._note_error_locked(recording_id, message)
+                self._publish_locked()
+            self._report(recorder_events.EventKind.MERGE_FAILED, recording_id, message, False)
             return
-        finished.result = pathlib.Path(path)
         with self._lock:
-            self._last_recording_path = finished.result
-        logger.info("recording %s merged into %s", recording_id, finished.result)
-        if self._on_recording_complete is not None:
-            self._fire(self._on_recording_complete, finished.result)
+            self._finished.pop(recording_id, None)
+            self._last_recording_path = path
+            self._publish_locked()
+        logger.info("recording %s merged into %s", recording_id, path)
+        self._events.submit(self._on_recording_complete, path)
 
-    def _cleanup_finished(self) -> None:
-        with self._lock:
-            self._finished = [f for f in self._finished if f.merge_thread.is_alive()]
+    def _report(
+        self, kind: recorder_events.EventKind, recording_id: str, message: str, stopped: bool
+    ) -> None:
+        event = RecorderEvent(kind, recording_id, message, stopped)
+        callback = (
+            self._on_device_unhealthy
+            if kind is recorder_events.EventKind.DEVICE_UNHEALTHY
+            else self._on_recording_error
+        )
+        if callback is not None:
+            self._events.submit(_deliver, callback, event)
 
-    def _handle_session_error(self) -> None:
-        session = self.active_session
-        detail = "; ".join(session.errors) if session is not None else "recording error"
+    def _handle_session_error(
+        self, recording_id: str, holder: list[recording_session.RecordingSession]
+    ) -> None:
+        detail = "; ".join(holder[0].errors) if holder else "recording error"
+        detail = detail or "recording error"
         with self._lock:
-            self._last_error = detail
-        logger.error("recording error: %s", detail)
+            self._note_error_locked(recording_id, detail)
+            self._publish_locked()
+        logger.error("recording %s error: %s", recording_id, detail)
         # Stop on another thread: this callback runs on a capture or writer thread that the stop
         # joins. The callback fires once the recording is stopped, so listeners see the outcome.
-        threading.Thread(
-            target=self._stop_then_fire,
-            args=(self._on_recording_error,),
-            name="stop-after-error",
+        thread = threading.Thread(
+            target=self._stop_after_error,
+            args=(recording_id, detail),
+            name=f"stop-after-error-{recording_id}",
             daemon=True,
-        ).start()
+        )
+        with self._lock:
+            self._error_threads.add(thread)
+        thread.start()
 
-    def _stop_then_fire(self, callback: Callable[[], None] | None) -> None:
-        self.stop_recording()
-        self._fire(callback)
+    def _stop_after_error(self, recording_id: str, detail: str) -> None:
+        try:
+            stopped = self._stop(recording_id, wait=False)
+            self._report(recorder_events.EventKind.RECORDING_ERROR, recording_id, detail, stopped)
+        finally:
+            with self._lock:
+                self._error_threads.discard(threading.current_thread())
 
     def _health_loop(
         self, session: recording_session.RecordingSession, stop: threading.Event
     ) -> None:
         while not stop.wait(self._config.health_check_interval_s):
             try:
-                self._check_health(session)
-            except Exception:
-                logger.exception("health check failed")
+                if self._check_health(session, stop):
+                    return
+            except Exception as exc:
+                logger.exception("health check of %s failed", session.recording_id)
+                self._health.record_error(HEALTH_LOOP, exc)
 
-    def _check_health(self, session: recording_session.RecordingSession) -> None:
+    def _check_health(
+        self, session: recording_session.RecordingSession, stop: threading.Event
+    ) -> bool:
+        """One health check; True if it stopped the recording."""
+        recording_id = session.recording_id
         problems = [f"device {d.label} disconnected" for d in self._devices if not d.connected]
         disconnected = bool(problems)
         stalled = session.stalled_streams(self._config.stall_timeout_s)
@@ -574,50 +891,57 @@ class RecordingManager:
             f"stream {name} delivered nothing for {self._config.stall_timeout_s} s"
             for name in stalled
         ]
+        if stop.is_set():
+            return True  # a stop is already under way: report nothing about a finished check
         if problems:
             message = "; ".join(problems)
             with self._lock:
                 first = not self._unhealthy_reported
                 self._unhealthy_reported = True
-                self._last_error = message
+                self._note_error_locked(recording_id, message)
+                self._publish_locked()
             if disconnected:
-                logger.error("stopping recording %s: %s", session.recording_id, message)
-                self._stop_then_fire(self._on_device_unhealthy if first else None)
-                return
+                logger.error("stopping recording %s: %s", recording_id, message)
+                stopped = self._stop(recording_id, wait=False)
+                if first and stopped:
+                    self._report(
+                        recorder_events.EventKind.DEVICE_UNHEALTHY, recording_id, message, True
+                    )
+                return True
             if first:
-                logger.error("recording %s unhealthy: %s", session.recording_id, message)
-                self._fire(self._on_device_unhealthy)
+                logger.error("recording %s unhealthy: %s", recording_id, message)
+                self._report(
+                    recorder_events.EventKind.DEVICE_UNHEALTHY, recording_id, message, False
+                )
         else:
             with self._lock:
                 self._unhealthy_reported = False
-        free = self._free_percent(self._spool_dir)
-        reason = None
-        if free < self._config.stop_free_percent:
-            reason = f"only {free:.1f}% free on {self._spool_dir}"
-        else:
-            needed = int(directory_bytes(session.recording_dir) * 1.1)
-            needed += self._config.merge_headroom_bytes
-            available = self._available_bytes(self._spool_dir)
-            if available < needed:
-                reason = (
-                    f"only {available} bytes available on {self._spool_dir}, and merging "
-                    f"needs about {needed}"
-                )
-        if reason is not None:
-            message = (
-                f"{reason}; stopping recording {session.recording_id} while it can still be "
-                "merged into a valid file"
-            )
-            logger.error(message)
-            with self._lock:
-                self._last_error = message
-            self._stop_then_fire(self._on_recording_error)
+        reason = self._storage_problem(session)
+        if reason is None or stop.is_set():
+            return stop.is_set()
+        message = (
+            f"{reason}; stopping recording {recording_id} while it can still be "
+            "merged into a valid file"
+        )
+        logger.error(message)
+        with self._lock:
+            self._note_error_locked(recording_id, message)
+            self._publish_locked()
+        stopped = self._stop(recording_id, wait=False)
+        if stopped:
+            self._report(recorder_events.EventKind.RECORDING_ERROR, recording_id, message, True)
+        return True
 
-    def _fire(self, callback: Callable[..., None] | None, *args: Any) -> None:
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception:
-            self._callback_errors += 1
-            logger.exception("callback %r failed", callback)
+    def _storage_problem(self, session: recording_session.RecordingSession) -> str | None:
+        free = self._free_percent(self._spool_dir)
+        if free < self._config.stop_free_percent:
+            return f"only {free:.1f}% free on {self._spool_dir}"
+        needed = int(directory_bytes(session.recording_dir) * 1.1)
+        needed += self._config.merge_headroom_bytes
+        available = self._available_bytes(self._spool_dir)
+        if available < needed:
+            return (
+                f"only {available} bytes available on {self._spool_dir}, and merging "
+                f"needs about {needed}"
+            )
+        return None

@@ -20,6 +20,25 @@ any                shutdown         SHUTDOWN (an active recording is stopped)
 Presses are handled one at a time. A press that arrives while a transition is still running (a
 slow stop) is ignored with a "refused" beep rather than queued, so a nervous double-tap on stop
 never starts a new recording by accident. Device and recorder events always wait their turn.
+
+Reading and changing state: :attr:`StateMachine.state` and :meth:`StateMachine.get_current_state`
+are plain reads (no lock, no side effect). Transitions happen only in the event methods
+(``handle_*_press``, ``boot_complete``, ``finish_wifi_setup``, ``on_device_unhealthy``,
+``on_recording_error``, ``shutdown``) and in :meth:`StateMachine.sync`, which reconciles with a
+recorder that stopped on its own.
+
+Threads and locks: one lock, ``_lock``, serializes every transition. It is held while a press
+calls the recorder (a stop may take seconds), so the recorder must never call back into the
+state machine synchronously from the thread a stop waits for: the
+:class:`~omgrab.runtime.recording_manager.RecordingManager` delivers its callbacks on its own
+events thread, which simply waits its turn here. Recorder events carry the recording id
+(:class:`~omgrab.runtime.recorder_events.RecorderEvent`): an error about an earlier recording
+(a failed merge) alerts but never stops the current one.
+
+Error policy: an exception raised by the recorder during a press or an event is logged,
+counted (``press_errors`` and the ``button`` loop in :mod:`~omgrab.runtime.loop_health`),
+alerted, and the state follows what the recorder reports; the lock is always released, so the
+next press works.
 """
 
 from __future__ import annotations
@@ -30,6 +49,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from omgrab.gpio import controller as gpio_controller
+from omgrab.runtime import loop_health, recorder_events
 from omgrab.workflows import indicators as indicators_mod
 from omgrab.workflows import states
 
@@ -67,19 +87,25 @@ class StateMachine:
         self._alerts = 0
         self._ignored_presses = 0
         self._alert_pending_callback = False
+        self._press_errors = 0
+        self._recording_id: str | None = None  # the recording this machine started
         self._indicators.show_state(self._state)
 
     # -- queries -----------------------------------------------------------------------------
 
     @property
     def state(self) -> WorkflowState:
-        """The current state (reconciled with the recorder)."""
-        self.sync()
+        """The current state: a plain read (see :meth:`sync` to reconcile with the recorder)."""
         return self._state
 
     def get_current_state(self) -> str:
-        """Get the current workflow state as a string (e.g. ``'idle'``)."""
-        return self.state.value
+        """Get the current workflow state as a string (e.g. ``'idle'``); a plain read."""
+        return self._state.value
+
+    @property
+    def press_errors(self) -> int:
+        """How many presses or events failed because the recorder raised."""
+        return self._press_errors
 
     @property
     def alerts(self) -> int:
@@ -127,20 +153,34 @@ class StateMachine:
                 if not success:
                     self._indicators.beep(indicators_mod.BEEP_REFUSED)
 
-    def on_device_unhealthy(self) -> None:
-        """A device became unhealthy while recording: alert, and follow the recorder's state."""
+    def on_device_unhealthy(self, event: recorder_events.RecorderEvent | None = None) -> None:
+        """A device became unhealthy while recording: alert, and follow the recorder's state.
+
+        Args:
+            event: What happened and to which recording (None from recorders that do not say).
+        """
         with self._lock:
+            if self._about_other_recording(event):
+                return
             self._sync_locked()
             self._alert_once("device unhealthy")
 
-    def on_recording_error(self) -> None:
-        """The recorder failed (encoder crash, disk nearly full): alert and stop."""
+    def on_recording_error(self, event: recorder_events.RecorderEvent | None = None) -> None:
+        """The recorder failed (encoder crash, disk nearly full): alert and stop that recording.
+
+        Args:
+            event: What happened and to which recording. An event about a recording other than
+                the one this machine started (e.g. a failed merge of an earlier recording) only
+                alerts. None (recorders that do not say) stops whatever is recording.
+        """
         with self._lock:
+            if self._about_other_recording(event):
+                return
             self._sync_locked()
             self._alert_once("recording error")
-            if self._recorder.is_recording:
-                self._recorder.stop_recording()
-                self._set(WorkflowState.IDLE)
+            if self._state is WorkflowState.RECORDING and self._recorder.is_recording:
+                self._guarded("recording error", self._stop_recorder)
+                self._follow_recorder_locked()
 
     def on_network_change(self, snapshot: Any) -> None:
         """Reflect a network status change on the network LED.
@@ -159,16 +199,20 @@ class StateMachine:
         logger.info("network is now %s", name)
 
     def shutdown(self) -> None:
-        """Stop any recording and enter SHUTDOWN (final)."""
+        """Stop any recording and enter SHUTDOWN (final); a transition."""
         with self._lock:
             if self._state is WorkflowState.SHUTDOWN:
                 return
             if self._recorder.is_recording:
-                self._recorder.stop_recording()
+                self._guarded("shutdown", self._stop_recorder)
             self._set(WorkflowState.SHUTDOWN)
 
     def sync(self) -> None:
-        """Reconcile with the recorder (it may have stopped itself after a failure)."""
+        """Reconcile with the recorder (it may have stopped itself after a failure).
+
+        A transition (RECORDING -> IDLE with an alert) when the recorder stopped on its own;
+        never waits: does nothing while another transition runs.
+        """
         if self._lock.acquire(blocking=False):
             try:
                 self._sync_locked()
@@ -185,21 +229,67 @@ class StateMachine:
             return None
         try:
             self._sync_locked()
-            return handler()
+            return self._guarded(f"{kind} press", handler)
         finally:
             self._lock.release()
+
+    def _guarded(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run ``action`` (lock held); an exception is logged, counted and alerted."""
+        try:
+            return action()
+        except Exception as exc:
+            self._press_errors += 1
+            loop_health.default().record_error("button", exc)
+            logger.exception("%s failed", what)
+            self._alert(f"{what} failed: {type(exc).__name__}: {exc}")
+            self._follow_recorder_locked()
+            return None
+
+    def _stop_recorder(self) -> None:
+        recording_id = self._recording_id
+        stop = self._recorder.stop_recording
+        if recording_id is not None and recorder_events.takes_argument(stop):
+            stop(recording_id)  # type: ignore[call-arg]
+        else:
+            stop()
+        self._recording_id = None
+
+    def _follow_recorder_locked(self) -> None:
+        """After a failure, make the state say what the recorder does."""
+        recording = bool(self._recorder.is_recording)
+        if self._state is WorkflowState.RECORDING and not recording:
+            self._recording_id = None
+            self._set(WorkflowState.IDLE)
+        elif self._state is WorkflowState.IDLE and recording:
+            self._recording_id = getattr(self._recorder, "active_recording_id", None)
+            self._set(WorkflowState.RECORDING)
+
+    def _about_other_recording(self, event: recorder_events.RecorderEvent | None) -> bool:
+        """True (after alerting without an LED change) if ``event`` is about another recording."""
+        recording_id = getattr(event, "recording_id", None)
+        if recording_id is None or recording_id == self._recording_id:
+            return False
+        self._alerts += 1
+        logger.error(
+            "alert about recording %s (not the current one): %s",
+            recording_id,
+            getattr(event, "message", ""),
+        )
+        self._indicators.beep(indicators_mod.BEEP_REFUSED)
+        return True
 
     def _short_press(self) -> None:
         state = self._state
         if state is WorkflowState.IDLE:
             if self._recorder.start_recording():
+                self._recording_id = getattr(self._recorder, "active_recording_id", None)
                 self._set(WorkflowState.RECORDING)
                 self._indicators.beep(indicators_mod.BEEP_START)
             else:
                 reason = getattr(self._recorder, "last_error", None) or "recorder refused"
                 self._alert(f"recording did not start: {reason}")
         elif state is WorkflowState.RECORDING:
-            self._recorder.stop_recording()
+            self._stop_recorder()
             self._set(WorkflowState.IDLE)
             self._indicators.beep(indicators_mod.BEEP_STOP)
         elif state is WorkflowState.CAMERA_PREVIEW or state is WorkflowState.WIFI_SETUP:
