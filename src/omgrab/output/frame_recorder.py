@@ -10,6 +10,10 @@ Drop policy (each counted): frames arriving faster than the level's rate are ski
 (``rate_limited``); frames that find the queue and buffer pool full are dropped
 (``dropped_queue_full`` - the newest frame is dropped, queued ones are kept); frames refused by
 the storage ladder or after a disk-full error are dropped (``dropped_storage``).
+
+Bounds: the queue holds ``frame_queue_size`` frames; with retention on, the index of written
+frames holds at most ``retention_index_max`` entries (default 10,000, ~1 MB), after which
+retention lists the directory instead; nothing else grows with the number of frames.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ _JPEG_MAX_SIDE = 65500
 _UINT8 = np.dtype(np.uint8)
 _DISK_FULL_RETRY_S = 5.0
 _STOP = object()
+
+
+RETENTION_INDEX_MAX = 10_000
+"""Default bound of the retention index (frames remembered for deletion, oldest first)."""
 
 
 class BufferPool:
@@ -117,6 +125,10 @@ class FrameRecorder:
         time_source: Monotonic time for the rate limiter.
         older_frame_dirs: Frame directories of earlier sessions, oldest first, that
             retention may delete from before this session's frames.
+        retention_index_max: Most frames the retention index remembers (oldest first). When it
+            is full the index is dropped and retention's next pass lists this session's
+            directory instead, so memory stays bounded (about 100 bytes an entry: 10,000
+            entries ~1 MB) however long the session runs.
     """
 
     def __init__(
@@ -127,7 +139,10 @@ class FrameRecorder:
         monitor: storage.StorageMonitor,
         time_source: clock_mod.TimeSource | None = None,
         older_frame_dirs: list[str] | None = None,
+        retention_index_max: int = RETENTION_INDEX_MAX,
     ) -> None:
+        if retention_index_max <= 0:
+            raise ValueError(f"retention_index_max must be > 0, got {retention_index_max}")
         self._dir = os.fspath(frames_dir)
         self._config = config
         self._monitor = monitor
@@ -162,8 +177,11 @@ class FrameRecorder:
         self._inflight: collections.Counter[int] = collections.Counter()
         self._wake_below = 0  # a wait_outstanding_below() limit in force (0: none)
         self.buffer_reuse_detected = 0
-        # Retention bookkeeping: frames written, oldest first.
+        # Retention bookkeeping: frames written, oldest first, at most retention_index_max; when
+        # it overflows it is dropped and _scan_own_dir makes retention list the directory.
         self._written: collections.deque[tuple[str, int]] = collections.deque()
+        self._written_max = retention_index_max
+        self._scan_own_dir = False
         self._older_dirs = list(older_frame_dirs or [])
         self._retention_wake = threading.Event()
         self._retention_lock = threading.Lock()
@@ -407,6 +425,9 @@ class FrameRecorder:
             self.recorded += 1
             self.bytes_written += size
             if self._config.retention_enabled:
+                if len(self._written) >= self._written_max:
+                    self._written.clear()
+                    self._scan_own_dir = True
                 self._written.append((final, size))
         if self._config.retention_enabled and (
             self._monitor.reading().free_fraction < self._config.retention_target_free
@@ -507,6 +528,17 @@ class FrameRecorder:
                     continue
                 yield path, size
             self._older_dirs.pop(0)
+        with self._lock:
+            scan, self._scan_own_dir = self._scan_own_dir, False
+        if scan:
+            # The index overflowed: every frame of this session, oldest first, from the disk
+            # (frames still in the index are then found already deleted and skipped).
+            for path in _sorted_frames(self._dir):
+                try:
+                    size = os.stat(path).st_size
+                except OSError:
+                    continue
+                yield path, size
         while True:
             with self._lock:
                 if not self._written:

@@ -578,7 +578,6 @@ class RecordingManager:
             self._phase = RecorderPhase.IDLE
             self._owner_id = None
             self._publish_locked()
-            self._changed.notify_all()
 
     def _open_and_start(
         self,
@@ -757,12 +756,13 @@ class RecordingManager:
                 del self._finished[recording_id]
                 logger.error("recording %s stopped after shutdown; not merged", recording_id)
             self._publish_locked()
-            self._changed.notify_all()
         logger.info("recording %s stopped; merge scheduled", recording_id)
 
     # -- internals ---------------------------------------------------------------------------
 
     def _publish_locked(self) -> None:
+        """Replace the snapshot and wake every thread waiting for a change (lock held)."""
+        self._changed.notify_all()
         self._snapshot = RecorderSnapshot(
             phase=self._phase,
             recording_id=self._owner_id,
