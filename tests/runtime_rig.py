@@ -135,3 +135,14 @@ class ZombieWatch:
                 self.samples += 1
                 if not is_open:
                     self.zombies.append(str(before.recording_id))
+
+
+def wait_for_frames(manager: recording_manager.RecordingManager, count: int = 3) -> None:
+    """Wait until the active recording queued ``count`` frames (so it has a chunk to merge)."""
+    tick = threading.Event()
+    for _ in range(1000):
+        session = manager.active_session
+        if session is not None and session.capture_stats()["rgb"].items_queued >= count:
+            return
+        tick.wait(0.01)
+    raise AssertionError(f"the active recording did not queue {count} frames in 10 s")

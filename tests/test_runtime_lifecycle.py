@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from omgrab import recording
@@ -107,9 +108,11 @@ def test_on_a_manual_clock_a_4_9_s_hold_is_short_and_5_0_s_is_long() -> None:
 def test_stop_by_id_never_stops_another_recording(rig_dir) -> None:
     manager, _device = runtime_rig.make_manager(rig_dir)
     assert manager.start_recording()
+    runtime_rig.wait_for_frames(manager)
     first = manager.active_recording_id
     manager.stop_recording()
     assert manager.start_recording()
+    runtime_rig.wait_for_frames(manager)
     second = manager.active_recording_id
     manager.stop_recording(first)  # a late stop for the first recording
     assert manager.is_recording and manager.active_recording_id == second
@@ -182,6 +185,7 @@ def test_device_close_failing_still_merges_and_next_start_works(rig_dir) -> None
     manager, device = runtime_rig.make_manager(rig_dir)
     device.close_errors = 1
     assert manager.start_recording()
+    runtime_rig.wait_for_frames(manager)
     first = manager.active_recording_id
     manager.stop_recording()  # close raises inside: logged, merge still scheduled
     assert "closing the devices failed" in (manager.last_error or "")
@@ -216,3 +220,40 @@ def test_event_dispatcher_bounds_and_survives_callback_errors() -> None:
     assert dispatcher.close(10)
     assert got == [0, 2, 3, 4]
     assert dispatcher.callback_errors == 1 and health.errors("recorder-events") == 1
+
+
+def test_status_file_never_waits_for_a_slow_start_and_shows_loop_errors(rig_dir) -> None:
+    from omgrab.runtime import device_status, loop_health
+    from omgrab.workflows import state_machine
+    from tests.test_device_status import StaticMetrics
+    from tests.test_workflow_state_machine import RecordingGPIO
+
+    manager, device = runtime_rig.make_manager(rig_dir, device_ready_timeout_s=10.0)
+    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm.boot_complete()
+    status = device_status.DeviceStatusManager(
+        "rig", "1", rig_dir, StaticMetrics(), status_file=rig_dir / "status.json"
+    )
+    status.set_state_machine(sm)
+    status.set_recording_manager(manager)
+    device.set_ready(False)  # the press below waits for the device, holding the state machine
+    press = threading.Thread(target=sm.handle_short_press)
+    press.start()
+    for _ in range(500):
+        if manager.phase is Phase.STARTING:
+            break
+        threading.Event().wait(0.01)
+    loop_health.default().record_error("button", RuntimeError("injected"))
+    written = threading.Event()
+    writer = threading.Thread(target=lambda: (status.update_now(), written.set()))
+    writer.start()
+    assert written.wait(2.0)  # not behind the 10 s device wait
+    current = status.last_status
+    assert current is not None
+    assert current.state_machine_state == "idle" and not current.recording.is_recording
+    written_status = json.loads((rig_dir / "status.json").read_text())
+    assert written_status["loop_errors"]["button"] >= 1
+    device.set_ready(True)
+    press.join(15)
+    assert manager.is_recording
+    manager.shutdown()

@@ -132,6 +132,7 @@ def test_stop_press_during_a_slow_health_check_returns_within_its_bound(rig_dir)
     manager.set_on_recording_error(sm.on_recording_error)
     sm.boot_complete()
     sm.handle_short_press()
+    runtime_rig.wait_for_frames(manager)
     assert sm.state is State.RECORDING
     slow.set()
     assert inside.wait(10)
@@ -157,6 +158,7 @@ def test_stop_press_during_a_slow_health_check_returns_within_its_bound(rig_dir)
 def test_shutdown_during_a_stop_waits_for_it_and_its_merge(rig_dir) -> None:
     manager, device = runtime_rig.make_manager(rig_dir)
     assert manager.start_recording()
+    runtime_rig.wait_for_frames(manager)
     recording_id = manager.active_recording_id
     device.close_gate = threading.Event()
     device.set_connected(False)  # the health thread stops the recording ...
@@ -201,9 +203,11 @@ def test_a_failing_merge_of_one_recording_never_stops_the_next(rig_dir, monkeypa
     manager.set_on_recording_error(on_error)
     sm.boot_complete()
     sm.handle_short_press()
+    runtime_rig.wait_for_frames(manager)
     first = manager.active_recording_id
     sm.handle_short_press()
     sm.handle_short_press()
+    runtime_rig.wait_for_frames(manager)
     second = manager.active_recording_id
     assert second is not None and second != first
     second_started.set()
@@ -264,11 +268,13 @@ def test_an_exception_from_the_recorder_never_kills_the_button_loop(rig_dir) -> 
     assert sm.state is State.IDLE and sm.press_errors == 1
     assert loop_health.default().errors("button") == errors_before + 1
     _run(sm, gpio, tap, end=1.0)  # the next press works
+    runtime_rig.wait_for_frames(manager)
     assert sm.state is State.RECORDING and manager.is_recording
     device.close_errors = 1  # the stop's device close raises once
     _run(sm, gpio, tap, end=1.0)
     assert sm.state is State.IDLE and not manager.is_recording
     _run(sm, gpio, tap, end=1.0)  # and the press after that works too
+    runtime_rig.wait_for_frames(manager)
     assert sm.state is State.RECORDING
     _run(sm, gpio, tap, end=1.0)
     manager.shutdown()

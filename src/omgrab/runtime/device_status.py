@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import orjson
 
 from omgrab import clock as clock_mod
+from omgrab.runtime import loop_health
 
 logger = logging.getLogger(__name__)
 
@@ -593,6 +594,7 @@ class DeviceStatusManager:
         if cached is None:
             status = self.get_status()
             cached = status.to_dict()
+            cached["loop_errors"] = self.loop_errors()
             with self._lock:
                 if self._cache is None:
                     self._cache = cached
@@ -608,6 +610,7 @@ class DeviceStatusManager:
         """
         status = self.get_status()
         as_dict = status.to_dict()
+        as_dict["loop_errors"] = self.loop_errors()
         with self._lock:
             self._cache = as_dict
             self._last_status = status
@@ -665,6 +668,29 @@ class DeviceStatusManager:
             logger.info("status source %r recovered", name)
         return value
 
+    def loop_errors(self) -> dict[str, int]:
+        """Exceptions caught so far by each background loop that went on after them.
+
+        Keys: ``button``, ``recorder-health``, ``recorder-merge``, ``recorder-events``,
+        ``status`` and ``network``; loops without errors are left out. The status dict (and
+        ``status.json``) carries it as ``loop_errors``.
+        """
+        with self._lock:
+            network_monitor = self._network_monitor
+        counts = loop_health.default().counts()
+        with self._lock:
+            status_errors = self._update_errors
+        if status_errors:
+            counts["status"] = status_errors
+        network_errors = self._read(
+            "network loop errors",
+            lambda: int(getattr(network_monitor, "loop_errors", 0) or 0),
+            0,
+        )
+        if network_errors:
+            counts["network"] = network_errors
+        return counts
+
     @staticmethod
     def _state(state_machine: StateProvider | None) -> str:
         if state_machine is None:
@@ -676,11 +702,18 @@ class DeviceStatusManager:
     def _recording_info(self, manager: Any) -> RecordingInfo | None:
         if manager is None:
             return None
-        is_recording = bool(_value(manager, "is_recording"))
+        snapshot = getattr(manager, "snapshot", None)
+        if callable(snapshot):
+            # One consistent, lock-free read (a start waiting for a device holds no lock here).
+            snap = snapshot()
+            is_recording = str(getattr(snap.phase, "value", snap.phase)) == "recording"
+            recording_id, started = snap.recording_id, snap.started_at
+        else:
+            is_recording = bool(_value(manager, "is_recording"))
+            recording_id = _value(manager, "active_recording_id")
+            started = _value(manager, "recording_started_at")
         if not is_recording:
             return RecordingInfo(False, None, None)
-        recording_id = _value(manager, "active_recording_id")
-        started = _value(manager, "recording_started_at")
         duration: float | None = None
         if isinstance(started, datetime.datetime):
             if started.tzinfo is None:
