@@ -229,9 +229,13 @@ class FlakyRecorder:
     def __init__(self, manager: recording_manager.RecordingManager) -> None:
         self.manager = manager
         self.fail_next = False
+        self.fail_reads = 0  # is_recording raises this many more times
 
     @property
     def is_recording(self) -> bool:
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            raise RuntimeError("status read failed (injected)")
         return self.manager.is_recording
 
     @property
@@ -277,8 +281,18 @@ def test_an_exception_from_the_recorder_never_kills_the_button_loop(rig_dir) -> 
     runtime_rig.wait_for_frames(manager)
     assert sm.state is State.RECORDING
     _run(sm, gpio, tap, end=1.0)
+    assert sm.state is State.IDLE
+    # An exception in the loop itself (the state machine's reconciliation raising): the loop
+    # counts it and goes on polling, and the tap that follows starts a recording.
+    recorder.fail_reads = 3
+    errors_before = loop_health.default().errors("button")
+    _run(sm, gpio, [(0.2, True), (0.3, False)], end=1.2)
+    assert loop_health.default().errors("button") >= errors_before + 3
+    assert sm.state is State.RECORDING
+    runtime_rig.wait_for_frames(manager)
+    sm.handle_short_press()
     manager.shutdown()
-    assert len(runtime_rig.merged_ids(rig_dir)) == 2  # the failed close lost nothing
+    assert len(runtime_rig.merged_ids(rig_dir)) == 3  # the failed close lost nothing
 
 
 def _run(sm, gpio, events, end: float) -> None:
