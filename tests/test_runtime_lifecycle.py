@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 
-from omgrab import recording
+from omgrab import loop_health, recorder_events, recording
 from omgrab.cameras import base as camera_base
 from omgrab.cameras import synthetic
-from omgrab.runtime import gpio_manager, recorder_events, recording_manager, recording_session
+from omgrab.runtime import gpio_manager, recording_manager, recording_session
 from tests import runtime_rig
 
 Phase = recording_manager.RecorderPhase
@@ -196,7 +196,7 @@ def test_device_close_failing_still_merges_and_next_start_works(rig_dir) -> None
 
 
 def test_event_dispatcher_bounds_and_survives_callback_errors() -> None:
-    health = recorder_events.loop_health.LoopHealth()
+    health = loop_health.LoopHealth()
     dispatcher = recorder_events.EventDispatcher(max_pending=4, health=health)
     gate = threading.Event()
     running = threading.Event()
@@ -223,7 +223,7 @@ def test_event_dispatcher_bounds_and_survives_callback_errors() -> None:
 
 
 def test_status_file_never_waits_for_a_slow_start_and_shows_loop_errors(rig_dir) -> None:
-    from omgrab.runtime import device_status, loop_health
+    from omgrab.runtime import device_status
     from omgrab.workflows import state_machine
     from tests.test_device_status import StaticMetrics
     from tests.test_workflow_state_machine import RecordingGPIO

@@ -10,9 +10,10 @@ import pathlib
 import threading
 import time
 
+from omgrab import loop_health, recorder_events
 from omgrab.output import frame_recorder
 from omgrab.recording import merge as recording_merge
-from omgrab.runtime import gpio_manager, loop_health, recorder_events, recording_manager
+from omgrab.runtime import gpio_manager, recording_manager
 from omgrab.workflows import state_machine, states
 from tests import runtime_rig
 from tests.test_workflow_state_machine import ButtonScript, RecordingGPIO

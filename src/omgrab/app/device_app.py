@@ -217,6 +217,8 @@ class DeviceApp:
         self.state_machine.shutdown()
         if self._button_thread is not None:
             self._button_thread.join(5)
+            if self._button_thread.is_alive():
+                logger.error("button loop still running 5 s after stop; left behind")
         self.recorder.shutdown()
         if self.config.perception and self._started:
             try:

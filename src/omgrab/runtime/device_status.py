@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import orjson
 
 from omgrab import clock as clock_mod
-from omgrab.runtime import loop_health
+from omgrab import loop_health
 
 logger = logging.getLogger(__name__)
 

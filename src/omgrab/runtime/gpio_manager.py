@@ -16,7 +16,7 @@ the state machine, which may block for a stop; presses arriving meanwhile are ig
 state machine, not queued. Error policy: an exception raised by anything the loop calls (the
 button read, the state machine, the recorder behind it, a callback, the WiFi manager) is logged
 (the first and then every power-of-two occurrence), counted in the ``button`` loop of
-:mod:`~omgrab.runtime.loop_health`, and the loop goes on with the next poll, so the next press
+:mod:`~omgrab.loop_health`, and the loop goes on with the next poll, so the next press
 works. Memory: constant (one gesture detector).
 """
 
@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from omgrab import loop_health
 from omgrab.gpio import controller as gpio_controller
-from omgrab.runtime import loop_health
 from omgrab.workflows import state_machine as state_machine_mod
 from omgrab.workflows import states
 

@@ -4,7 +4,7 @@ The state machine calls :meth:`RecordingManager.start_recording` and
 :meth:`RecordingManager.stop_recording`; this module handles the threads, the devices and the
 merge.
 
-Lifecycle (:class:`~omgrab.runtime.recorder_events.RecorderPhase`)::
+Lifecycle (:class:`~omgrab.recorder_events.RecorderPhase`)::
 
     IDLE --start--> STARTING --devices ready, session started--> RECORDING
       ^                 |                                            |
@@ -33,7 +33,7 @@ Threads:
   (the failure is reported on a thread the stop joins, so it cannot stop from there);
 * one ``merge`` worker (a single-thread executor) merges each stopped recording's chunks into
   one MKV, oldest first;
-* one ``recorder-events`` thread (:class:`~omgrab.runtime.recorder_events.EventDispatcher`)
+* one ``recorder-events`` thread (:class:`~omgrab.recorder_events.EventDispatcher`)
   calls the user's callbacks, in order, holding no lock.
 
 Locks: ``_lock`` (with the condition ``_changed``) guards the phase, the session, the device
@@ -42,7 +42,7 @@ during device I/O, a join, a merge or a callback. Readers (status, dashboard) re
 :meth:`RecordingManager.snapshot`, an immutable value replaced under the lock, without locking.
 
 Callbacks: ``on_device_unhealthy`` and ``on_recording_error`` receive a
-:class:`~omgrab.runtime.recorder_events.RecorderEvent` naming the recording (callbacks taking no
+:class:`~omgrab.recorder_events.RecorderEvent` naming the recording (callbacks taking no
 argument are still accepted); ``on_recording_complete`` receives the merged path. All run on the
 events thread, after the stop they report has finished.
 
@@ -55,7 +55,7 @@ problems; at most ``256`` callback events wait. Nothing else is kept per recordi
 spool for recovery at the next start.
 
 Error policy: an exception in a health check, a merge or a callback is logged, counted in
-:mod:`~omgrab.runtime.loop_health` (loops ``recorder-health``, ``recorder-merge``,
+:mod:`~omgrab.loop_health` (loops ``recorder-health``, ``recorder-merge``,
 ``recorder-events``) and in the snapshot, and the loop goes on. A failing ``session.stop()`` or
 device ``close()`` is logged and the recording is still scheduled for merging.
 """
@@ -77,14 +77,14 @@ from concurrent import futures
 from typing import Protocol
 
 from omgrab import clock as clock_mod
-from omgrab import storage
+from omgrab import loop_health, recorder_events, storage
 from omgrab.cameras import base as camera_base
 from omgrab.devices import base as device_base
 from omgrab.recording import config as recording_config
 from omgrab.recording import ids as recording_ids
 from omgrab.recording import merge as recording_merge
 from omgrab.recording import worker_start
-from omgrab.runtime import loop_health, recorder_events, recording_session
+from omgrab.runtime import recording_session
 from omgrab.sensors import base as sensor_base
 
 logger = logging.getLogger(__name__)

@@ -32,11 +32,11 @@ calls the recorder (a stop may take seconds), so the recorder must never call ba
 state machine synchronously from the thread a stop waits for: the
 :class:`~omgrab.runtime.recording_manager.RecordingManager` delivers its callbacks on its own
 events thread, which simply waits its turn here. Recorder events carry the recording id
-(:class:`~omgrab.runtime.recorder_events.RecorderEvent`): an error about an earlier recording
+(:class:`~omgrab.recorder_events.RecorderEvent`): an error about an earlier recording
 (a failed merge) alerts but never stops the current one.
 
 Error policy: an exception raised by the recorder during a press or an event is logged,
-counted (``press_errors`` and the ``button`` loop in :mod:`~omgrab.runtime.loop_health`),
+counted (``press_errors`` and the ``button`` loop in :mod:`~omgrab.loop_health`),
 alerted, and the state follows what the recorder reports; the lock is always released, so the
 next press works.
 """
@@ -48,8 +48,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from omgrab import loop_health, recorder_events
 from omgrab.gpio import controller as gpio_controller
-from omgrab.runtime import loop_health, recorder_events
 from omgrab.workflows import indicators as indicators_mod
 from omgrab.workflows import states
 

@@ -14,7 +14,7 @@ Bounds: at most ``max_pending`` events wait (default 256; a recording produces a
 beyond that an event is dropped, counted and logged. Lifecycle: the thread starts with the
 dispatcher and ends at :meth:`EventDispatcher.close`, which waits a bounded time for the queue to
 drain. Error policy: a callback that raises is logged and counted (``callback_errors``, and the
-``recorder-events`` loop in :mod:`~omgrab.runtime.loop_health`), and the next event is delivered.
+``recorder-events`` loop in :mod:`~omgrab.loop_health`), and the next event is delivered.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from omgrab.runtime import loop_health
+from omgrab import loop_health
 
 logger = logging.getLogger(__name__)
 
