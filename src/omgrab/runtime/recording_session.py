@@ -29,6 +29,8 @@ StartChunkCallback = recording_writer.StartChunkCallback
 
 _READ_TIMEOUT_S = 0.25
 _PUT_TIMEOUT_S = 1.0
+# A capture thread notices the stop within one read plus one put; joins wait this long at most.
+_JOIN_TIMEOUT_S = 5.0
 
 
 @dataclasses.dataclass
@@ -249,8 +251,12 @@ class RecordingSession:
             return
         self._stopped_monotonic = time.monotonic()
         self._stop_event.set()
+        deadline = time.monotonic() + _JOIN_TIMEOUT_S
         for thread in self._threads:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                # A read stuck in a driver: the writer still drains what was handed over.
+                logger.error("%s still running %.1f s after stop", thread.name, _JOIN_TIMEOUT_S)
         try:
             if self._started:
                 self._writer.stop()
