@@ -257,3 +257,22 @@ def test_status_file_never_waits_for_a_slow_start_and_shows_loop_errors(rig_dir)
     press.join(15)
     assert manager.is_recording
     manager.shutdown()
+
+
+def test_state_machine_follows_a_recording_started_elsewhere_and_a_press_stops_it(
+    rig_dir,
+) -> None:
+    from omgrab.workflows import state_machine, states
+    from tests.test_workflow_state_machine import RecordingGPIO
+
+    manager, device = runtime_rig.make_manager(rig_dir)
+    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm.boot_complete()
+    assert manager.start_recording()  # e.g. from the dashboard
+    assert sm.state is states.WorkflowState.IDLE  # a plain read changes nothing
+    sm.sync()
+    assert sm.state is states.WorkflowState.RECORDING
+    sm.handle_short_press()
+    assert sm.state is states.WorkflowState.IDLE
+    assert not manager.is_recording and not device.is_open
+    manager.shutdown()

@@ -179,7 +179,8 @@ class StateMachine:
             self._sync_locked()
             self._alert_once("recording error")
             if self._state is WorkflowState.RECORDING and self._recorder.is_recording:
-                self._guarded("recording error", self._stop_recorder)
+                recording_id = getattr(event, "recording_id", None)
+                self._guarded("recording error", lambda: self._stop_recorder(recording_id))
                 self._follow_recorder_locked()
 
     def on_network_change(self, snapshot: Any) -> None:
@@ -210,8 +211,9 @@ class StateMachine:
     def sync(self) -> None:
         """Reconcile with the recorder (it may have stopped itself after a failure).
 
-        A transition (RECORDING -> IDLE with an alert) when the recorder stopped on its own;
-        never waits: does nothing while another transition runs.
+        A transition: RECORDING -> IDLE with an alert when the recorder stopped on its own,
+        IDLE -> RECORDING when something other than this machine started a recording. Never
+        waits: does nothing while another transition runs.
         """
         if self._lock.acquire(blocking=False):
             try:
@@ -245,8 +247,8 @@ class StateMachine:
             self._follow_recorder_locked()
             return None
 
-    def _stop_recorder(self) -> None:
-        recording_id = self._recording_id
+    def _stop_recorder(self, recording_id: str | None = None) -> None:
+        """Stop ``recording_id`` only (an event about it), or whatever records (a press)."""
         stop = self._recorder.stop_recording
         if recording_id is not None and recorder_events.takes_argument(stop):
             stop(recording_id)  # type: ignore[call-arg]
@@ -313,6 +315,11 @@ class StateMachine:
         return False
 
     def _sync_locked(self) -> None:
+        if self._state is WorkflowState.IDLE and self._recorder.is_recording:
+            # Someone else (dashboard, API) started a recording: the LED must say so.
+            self._recording_id = getattr(self._recorder, "active_recording_id", None)
+            self._set(WorkflowState.RECORDING)
+            return
         if self._state is WorkflowState.RECORDING and not self._recorder.is_recording:
             # Nobody pressed stop: the recorder stopped itself after a failure. Alert now; the
             # recorder's callback that follows does not alert a second time.
