@@ -86,6 +86,8 @@ def make_manager(
         free_percent_fn=free_percent,
     )
     device.manager = manager
+    # Threads of earlier tests' recorders (a test may leave a crashed app behind) are not ours.
+    manager.threads_before = set(threading.enumerate())  # type: ignore[attr-defined]
     return manager, device
 
 
@@ -94,12 +96,13 @@ def merged_ids(tmp_path: pathlib.Path) -> set[str]:
     return {path.stem for path in (tmp_path / "out").glob("*.mkv")}
 
 
-def leftover_threads() -> list[str]:
-    """Names of recorder threads still alive (health, stop-after-error)."""
+def leftover_threads(manager: recording_manager.RecordingManager) -> list[str]:
+    """Recorder threads (health, stop-after-error) started since ``manager`` and still alive."""
+    before = manager.threads_before  # type: ignore[attr-defined]
     return [
         t.name
         for t in threading.enumerate()
-        if t.name.startswith(("health-", "stop-after-error-")) and t.is_alive()
+        if t not in before and t.name.startswith(("health-", "stop-after-error-"))
     ]
 
 

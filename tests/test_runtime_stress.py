@@ -46,7 +46,7 @@ def _check_clean_end(manager, device, rig_dir: pathlib.Path, watch) -> None:
     assert [path for path in left if list(path.rglob("*.mkv"))] == []
     assert len(runtime_rig.merged_ids(rig_dir)) + len(left) == snap.recordings_started
     assert snap.merges_failed == len(left)
-    assert runtime_rig.leftover_threads() == []
+    assert runtime_rig.leftover_threads(manager) == []
 
 
 def test_start_and_stop_from_two_threads(rig_dir) -> None:
@@ -152,7 +152,7 @@ def test_stop_press_during_a_slow_health_check_returns_within_its_bound(rig_dir)
     stopper.join(15)
     assert not stopper.is_alive()
     manager.shutdown()
-    assert runtime_rig.leftover_threads() == []
+    assert runtime_rig.leftover_threads(manager) == []
     assert len(runtime_rig.merged_ids(rig_dir)) == 1
 
 
@@ -175,7 +175,7 @@ def test_shutdown_during_a_stop_waits_for_it_and_its_merge(rig_dir) -> None:
     # When shutdown returns: merged, device closed, no recorder thread left.
     assert (rig_dir / "out" / f"{recording_id}.mkv").exists()
     assert not device.is_open
-    assert runtime_rig.leftover_threads() == []
+    assert runtime_rig.leftover_threads(manager) == []
 
 
 def test_a_failing_merge_of_one_recording_never_stops_the_next(rig_dir, monkeypatch) -> None:
