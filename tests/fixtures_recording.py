@@ -129,7 +129,7 @@ def write_recording(
     data = small_data_configs() if data_configs is None else data_configs
     writer = recording.ChunkedWriter(
         name,
-        spool_dir,
+        pathlib.Path(spool_dir) / name,
         video,
         sensor_stream_configs=data,
         chunk_length_s=chunk_length_s,
@@ -169,7 +169,7 @@ def writer_factory(
         kwargs.setdefault("origin", ORIGIN)
         writer = recording.ChunkedWriter(
             name,
-            tmp_path / "spool",
+            tmp_path / "spool" / name,
             small_video_configs() if video is None else video,
             sensor_stream_configs=small_data_configs() if data is None else data,
             **kwargs,

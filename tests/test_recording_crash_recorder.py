@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     device_clock = clock_mod.DeviceClock()
     writer = recording.ChunkedWriter(
         name,
-        spool,
+        spool / name,
         configs,
         sensor_stream_configs={"imu": recording.imu_stream_config()},
         chunk_length_s=1.0,

@@ -56,7 +56,7 @@ def test_writer_recording_merges_with_exact_capture_times(tmp_path: pathlib.Path
     spool = tmp_path / "spool"
     writer = recording.ChunkedWriter(
         "rec-e2e",
-        spool,
+        spool / "rec-e2e",
         video,
         sensor_stream_configs=data,
         chunk_length_s=1.0,
@@ -91,7 +91,7 @@ def test_writer_recording_merges_with_exact_capture_times(tmp_path: pathlib.Path
 
 
 _RECORDER = """
-import datetime, sys
+import datetime, pathlib, sys
 from omgrab import recording
 from tests import recording_spool_factory as factory
 from tests.test_recording_merge_writer import ORIGIN, _capture_plan, _configs, _payload
@@ -99,8 +99,8 @@ from tests.test_recording_merge_writer import ORIGIN, _capture_plan, _configs, _
 video, data = _configs()
 plan = _capture_plan()
 writer = recording.ChunkedWriter(
-    "rec-killed", sys.argv[1], video, sensor_stream_configs=data, chunk_length_s=1.0,
-    origin=ORIGIN,
+    "rec-killed", pathlib.Path(sys.argv[1]) / "rec-killed", video,
+    sensor_stream_configs=data, chunk_length_s=1.0, origin=ORIGIN,
 )
 writer.start()
 queues = {name: writer.get_encoder_queue(name) for name in plan}

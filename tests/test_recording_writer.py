@@ -295,10 +295,10 @@ def test_encoder_queue_is_a_write_only_queue(
     writer_factory: Callable[..., recording.ChunkedWriter],
 ) -> None:
     writer = writer_factory()
-    with pytest.raises(RuntimeError, match="not started"):
-        writer.get_encoder_queue("rgb")
+    before_start = writer.get_encoder_queue("rgb")  # omgrab 0.1.2 usage (tests/test_compat_*)
     writer.start()
     q = writer.get_encoder_queue("rgb")
+    assert q is before_start
     assert isinstance(q, queue.Queue)
     with pytest.raises(TypeError, match="write-only"):
         q.get()
@@ -377,7 +377,7 @@ def test_recording_json_stats_json_and_complete(tmp_path: pathlib.Path) -> None:
 def test_existing_recording_directory_is_never_overwritten(tmp_path: pathlib.Path) -> None:
     fx.write_recording(tmp_path, name="dup", frames=3)
     before = (tmp_path / "dup" / "rgb" / "00001.mkv").read_bytes()
-    writer = recording.ChunkedWriter("dup", tmp_path, fx.small_video_configs())
+    writer = recording.ChunkedWriter("dup", tmp_path / "dup", fx.small_video_configs())
     with pytest.raises(FileExistsError, match="already holds a recording"):
         writer.start()
     assert (tmp_path / "dup" / "rgb" / "00001.mkv").read_bytes() == before
@@ -398,7 +398,9 @@ def test_default_origin_comes_from_the_clock(tmp_path: pathlib.Path) -> None:
 
     source = clock_mod.ManualTimeSource(wall=1_800_000_000.0)
     device_clock = clock_mod.DeviceClock(source)
-    writer = recording.ChunkedWriter("rec", tmp_path, fx.small_video_configs(), clock=device_clock)
+    writer = recording.ChunkedWriter(
+        "rec", tmp_path / "rec", fx.small_video_configs(), clock=device_clock
+    )
     writer.start()
     try:
         assert writer.origin == datetime.datetime.fromtimestamp(1_800_000_000.0, datetime.UTC)
@@ -415,13 +417,13 @@ def test_memory_bound_of_the_rings(tmp_path: pathlib.Path) -> None:
         "depth": recording.depth_stream_config(),
     }
     writer = recording.ChunkedWriter(
-        "rec", tmp_path, configs, sensor_stream_configs=fx.small_data_configs()
+        "rec", tmp_path / "rec", configs, sensor_stream_configs=fx.small_data_configs()
     )
     assert writer.slot_count("rgb") == 128 * 1024 * 1024 // (1280 * 800 * 3) == 43
     assert writer.slot_count("depth") == 200
     assert writer.slot_count("imu") == 200
     small = recording.ChunkedWriter(
-        "rec", tmp_path, configs, max_buffer_bytes_per_stream=8 * 1024 * 1024
+        "rec", tmp_path / "rec", configs, max_buffer_bytes_per_stream=8 * 1024 * 1024
     )
     assert small.slot_count("rgb") == 2
     assert small.slot_count("depth") == 16
@@ -470,7 +472,10 @@ def test_prewarmed_writer_starts_quickly(tmp_path: pathlib.Path) -> None:
     worker_start.prewarm()
     worker_start.prewarm()  # idempotent
     writer = recording.ChunkedWriter(
-        "rec", tmp_path, fx.small_video_configs(), sensor_stream_configs=fx.small_data_configs()
+        "rec",
+        tmp_path / "rec",
+        fx.small_video_configs(),
+        sensor_stream_configs=fx.small_data_configs(),
     )
     started = time.monotonic()
     writer.start()
@@ -509,7 +514,7 @@ from tests import fixtures_recording as fx
 
 if __name__ == "__main__":
     writer = recording.ChunkedWriter(
-        "rec", {str(tmp_path)!r}, fx.small_video_configs(), origin=fx.ORIGIN
+        "rec", {str(tmp_path / "rec")!r}, fx.small_video_configs(), origin=fx.ORIGIN
     )
     writer.start()
     for i in range(60):

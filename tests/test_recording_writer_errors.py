@@ -121,7 +121,7 @@ def test_killed_encoder_process_reported_once_others_keep_recording(
 def test_bad_encoder_options_fail_start_with_a_clear_error(tmp_path: pathlib.Path) -> None:
     configs = fx.small_video_configs()
     configs["rgb"].stream_options["preset"] = "no-such-preset"
-    writer = recording.ChunkedWriter("rec", tmp_path, configs)
+    writer = recording.ChunkedWriter("rec", tmp_path / "rec", configs)
     with pytest.raises(RuntimeError, match=r"stream 'rgb'.*avcodec_open2"):
         writer.start()
     writer.stop()  # harmless after a failed start
@@ -134,7 +134,7 @@ def test_unknown_codec_fails_start(tmp_path: pathlib.Path) -> None:
             width=64, height=48, fps=25, codec="no-such-codec", metadata={"type": "rgb"}
         )
     }
-    writer = recording.ChunkedWriter("rec", tmp_path, configs)
+    writer = recording.ChunkedWriter("rec", tmp_path / "rec", configs)
     with pytest.raises(RuntimeError, match="no-such-codec"):
         writer.start()
 
@@ -332,7 +332,7 @@ def test_disk_full_is_reported_once_and_what_was_written_stays_readable(
 
     video = {"depth": recording.depth_stream_config(width=320, height=200)}
     writer = recording.ChunkedWriter(
-        "rec", tiny_tmpfs, video, chunk_length_s=0.4, origin=fx.ORIGIN, on_error=on_error
+        "rec", tiny_tmpfs / "rec", video, chunk_length_s=0.4, origin=fx.ORIGIN, on_error=on_error
     )
     writer.start()
     q = writer.get_encoder_queue("depth")

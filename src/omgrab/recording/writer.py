@@ -66,6 +66,7 @@ from omgrab.recording import (
     frame_ring,
     ids,
     named_semaphore,
+    pending_queue,
     spool_files,
     stream_queue,
     stream_worker,
@@ -140,8 +141,10 @@ class ChunkedWriter:
     a timezone-aware capture timestamp. Packet pts are milliseconds since ``origin``.
 
     Args:
-        name: Recording id; the files go to ``output_directory / name``.
-        output_directory: Spool directory.
+        name: Recording id (recorded in ``recording.json``).
+        output_directory: The recording directory the writer writes into (as in omgrab
+            0.1.2); ``merge_recording_chunks(output_directory, out)`` merges it. The runtime
+            passes ``spool/<recording_id>``.
         stream_configs: Video streams by name.
         start_chunk_callback: ``(name, start_time, ext) -> chunk_id`` called (in the putting
             thread) when a stream starts a chunk, with the capture time of the chunk's first
@@ -190,7 +193,7 @@ class ChunkedWriter:
         stop_timeout_s: float = 60.0,
     ) -> None:
         self._name = ids.check_path_component("recording name", name)
-        self._directory = pathlib.Path(output_directory) / name
+        self._directory = pathlib.Path(output_directory)
         if not chunk_length_s > 0:
             raise ValueError(f"chunk_length_s must be > 0, got {chunk_length_s!r}")
         if not isinstance(max_encoder_queue_size, int) or max_encoder_queue_size < 1:
@@ -253,6 +256,7 @@ class ChunkedWriter:
         self._on_error_thread: threading.Thread | None = None
         self._stop_lock = threading.Lock()  # serialises stop() callers
         self._created_directory = False
+        self._pending: dict[str, pending_queue.PendingQueue] = {}
 
     def _add_stream(
         self,
@@ -274,7 +278,7 @@ class ChunkedWriter:
 
     @property
     def directory(self) -> pathlib.Path:
-        """The recording directory, ``output_directory / name``."""
+        """The recording directory, ``output_directory``."""
         return self._directory
 
     @property
@@ -320,16 +324,26 @@ class ChunkedWriter:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def get_encoder_queue(self, name: str) -> stream_queue.StreamQueue:
+    def get_encoder_queue(self, name: str) -> stream_queue.StreamQueue | pending_queue.PendingQueue:
         """Return the queue that takes ``(data, timestamp)`` items of stream ``name``.
+
+        Before ``start()`` this is a :class:`~omgrab.recording.pending_queue.PendingQueue`
+        (the omgrab 0.1.2 quick start takes the queues first): it holds up to
+        ``slot_count(name)`` items and forwards everything to the stream queue once started.
 
         Raises:
             KeyError: No such stream.
-            RuntimeError: The writer was not started.
+            RuntimeError: The writer's start failed or it was stopped before it started.
         """
         stream = self._stream(name)
+        if name in self._pending:
+            return self._pending[name]
         if stream.queue is None:
-            raise RuntimeError(f"ChunkedWriter {self._name!r} is not started")
+            if self._started:
+                raise RuntimeError(f"ChunkedWriter {self._name!r} has no running stream {name!r}")
+            return self._pending.setdefault(
+                name, pending_queue.PendingQueue(name, self.slot_count(name))
+            )
         return stream.queue
 
     def start(self) -> None:
@@ -347,7 +361,8 @@ class ChunkedWriter:
         self._created_directory = not self._directory.exists()
         self._directory.mkdir(parents=True, exist_ok=True)
         if self._origin is None:
-            self._origin = self._clock.now()
+            held = [p.earliest_timestamp() for p in self._pending.values()]
+            self._origin = min([self._clock.now(), *[t for t in held if t is not None]])
         spool_files.write_json_atomic(
             self._directory / spool_files.RECORDING_FILE, self._recording_document()
         )
@@ -359,6 +374,10 @@ class ChunkedWriter:
         except BaseException:
             self._abort_start()
             raise
+        for name, pending in self._pending.items():
+            target = self._streams[name].queue
+            assert target is not None
+            pending.attach(target)
         self._write_stats()
         self._monitor = threading.Thread(
             target=self._monitor_loop, name=f"chunked-writer-{self._name}", daemon=True

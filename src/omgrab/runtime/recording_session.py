@@ -124,7 +124,7 @@ class RecordingSession:
         self._spool_dir = pathlib.Path(spool_dir)
         self._writer = recording_writer.ChunkedWriter(
             recording_id,
-            self._spool_dir,
+            self._spool_dir / recording_id,
             {name: stream_configs[name] for name in stream_names},
             start_chunk_callback=start_chunk_callback,
             sensor_stream_configs={
