@@ -217,9 +217,18 @@ def test_stream_names_are_validated(tmp_path: pathlib.Path) -> None:
         recording.ChunkedWriter("rec", tmp_path, {})
 
 
-def test_config_validation_messages() -> None:
+def test_config_validation_messages(tmp_path: pathlib.Path) -> None:
+    # As in omgrab 0.1.2 the stream 'type' is required when a writer uses the config.
+    untyped = recording.VideoStreamConfig(width=64, height=48, fps=25)
+    with pytest.raises(ValueError, match=r"stream 'rgb'\.metadata must carry a non-empty 'type'"):
+        recording.ChunkedWriter("rec", tmp_path, {"rgb": untyped})
     with pytest.raises(ValueError, match="'type'"):
-        recording.VideoStreamConfig(width=64, height=48, fps=25)
+        recording.ChunkedWriter(
+            "rec",
+            tmp_path,
+            {"rgb": fx.small_video_configs()["rgb"]},
+            sensor_stream_configs={"imu": recording.DataStreamConfig()},
+        )
     with pytest.raises(ValueError, match="width must be a positive int"):
         recording.VideoStreamConfig(width=0, height=48, fps=25, metadata={"type": "rgb"})
     with pytest.raises(ValueError, match="fps must be > 0"):
@@ -238,8 +247,6 @@ def test_config_validation_messages() -> None:
             stream_options={"g": 25},
             metadata={"type": "rgb"},  # type: ignore[dict-item]
         )
-    with pytest.raises(ValueError, match="'type'"):
-        recording.DataStreamConfig()
     with pytest.raises(ValueError, match="codec 'json' is not supported"):
         recording.DataStreamConfig(codec="json", metadata={"type": "imu"})
     # mutable defaults are per instance

@@ -8,6 +8,8 @@ stream set (RGB 1280x800 H.264, depth 640x400 FFV1 gray16le, IMU JSON in a text 
 from __future__ import annotations
 
 import dataclasses
+import fractions
+import json
 from typing import Any
 
 import numpy as np
@@ -35,15 +37,34 @@ def _check_metadata(owner: str, metadata: Any) -> None:
     if not isinstance(metadata, dict):
         raise ValueError(f"{owner}.metadata must be a dict, got {type(metadata).__name__}")
     for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str):
+        if not isinstance(key, str) or not isinstance(value, str | int | float):
             raise ValueError(
-                f"{owner}.metadata keys and values must be strings, got {key!r}: {value!r}"
+                f"{owner}.metadata keys must be strings and values strings or numbers, "
+                f"got {key!r}: {value!r}"
             )
+
+
+def check_stream_type(owner: str, metadata: dict[str, Any]) -> None:
+    """Raise ValueError unless ``metadata`` carries a non-empty ``'type'``.
+
+    Checked when a ``ChunkedWriter`` is built (as in omgrab 0.1.2), not when the config is.
+    """
     if not metadata.get("type"):
         raise ValueError(
             f"{owner}.metadata must carry a non-empty 'type' (e.g. 'rgb', 'depth', 'imu'), "
             f"got {metadata!r}"
         )
+
+
+def _json_fields(config: Any) -> dict[str, Any]:
+    doc = dataclasses.asdict(config)
+    doc["metadata"] = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in config.metadata.items()
+    }
+    if isinstance(doc.get("fps"), fractions.Fraction):
+        doc["fps"] = float(doc["fps"])
+    return doc
 
 
 @dataclasses.dataclass
@@ -60,25 +81,30 @@ class VideoStreamConfig:
             ``INPUT_PIXEL_FORMATS``. It fixes the ndarray shape and dtype the writer accepts.
         output_pixel_format: Pixel format stored in the file (e.g. ``'yuv420p'``).
         stream_options: Encoder options passed to FFmpeg, e.g. ``{'preset': 'superfast'}``.
-        metadata: Track tags; must carry ``'type'``. A ``'TITLE'`` key becomes the track name.
+        metadata: Track tags (numbers are stored as text); must carry ``'type'`` when a writer
+            uses the config. A ``'TITLE'`` key becomes the track name.
     """
 
     width: int
     height: int
-    fps: float
+    fps: float | fractions.Fraction
     codec: str = "libx264"
     bitrate: int = 2_000_000
     input_pixel_format: str = "rgb24"
     output_pixel_format: str = "yuv420p"
     stream_options: dict[str, str] = dataclasses.field(default_factory=dict)
-    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("width", "height"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"VideoStreamConfig.{name} must be a positive int, got {value!r}")
-        if isinstance(self.fps, bool) or not isinstance(self.fps, int | float) or self.fps <= 0:
+        if (
+            isinstance(self.fps, bool)
+            or not isinstance(self.fps, int | float | fractions.Fraction)
+            or self.fps <= 0
+        ):
             raise ValueError(f"VideoStreamConfig.fps must be > 0, got {self.fps!r}")
         if not isinstance(self.codec, str) or not self.codec:
             raise ValueError(f"VideoStreamConfig.codec must be a codec name, got {self.codec!r}")
@@ -137,7 +163,7 @@ class VideoStreamConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the fields (as written to ``recording.json``)."""
-        return dataclasses.asdict(self)
+        return _json_fields(self)
 
 
 @dataclasses.dataclass
@@ -147,13 +173,14 @@ class DataStreamConfig:
     Attributes:
         codec: Matroska text codec; only ``'ass'`` (``S_TEXT/ASS``) is supported. Each packet's
             payload is exactly the item's bytes.
-        metadata: Track tags; must carry ``'type'``. A ``'TITLE'`` key becomes the track name.
+        metadata: Track tags (numbers are stored as text); must carry ``'type'`` when a writer
+            uses the config. A ``'TITLE'`` key becomes the track name.
         max_item_bytes: Largest item accepted (bytes); larger items are rejected and counted
             as invalid. It sizes the stream's shared-memory slots.
     """
 
     codec: str = "ass"
-    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_item_bytes: int = 65536
 
     def __post_init__(self) -> None:
@@ -174,7 +201,7 @@ class DataStreamConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the fields (as written to ``recording.json``)."""
-        return dataclasses.asdict(self)
+        return _json_fields(self)
 
 
 def rgb_stream_config(

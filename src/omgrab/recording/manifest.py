@@ -17,7 +17,12 @@ import os
 import pathlib
 from typing import Any
 
-from omgrab.recording import atomic_files
+from omgrab.recording import atomic_files, manifest_v1
+
+# omgrab 0.1.2's manifest names at their published path (docs/compat.md).
+from omgrab.recording.manifest_v1 import DeviceInfo as DeviceInfo
+from omgrab.recording.manifest_v1 import RecordingManifest as RecordingManifest
+from omgrab.recording.manifest_v1 import build_manifest as build_manifest
 
 SCHEMA_VERSION = 1
 MANIFEST_SUFFIX = ".json"
@@ -160,12 +165,19 @@ def manifest_path_for(mkv_path: str | os.PathLike[str]) -> pathlib.Path:
     return pathlib.Path(mkv_path).with_suffix(MANIFEST_SUFFIX)
 
 
-def write_manifest(manifest: Manifest, path: str | os.PathLike[str]) -> pathlib.Path:
+def write_manifest(
+    manifest: Manifest | manifest_v1.RecordingManifest, path: str | os.PathLike[str]
+) -> pathlib.Path:
     """Write ``manifest`` to ``path`` atomically (temp file, fsync, rename, directory fsync).
+
+    A 0.1.2 ``RecordingManifest`` is written as 0.1.2 did: ``path`` is then the output
+    directory and the file ``<recording_id>.json`` in it.
 
     Returns:
         The path written.
     """
+    if isinstance(manifest, manifest_v1.RecordingManifest):
+        return manifest_v1.write_manifest_v1(manifest, pathlib.Path(path))
     target = pathlib.Path(path)
     data = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False).encode() + b"\n"
     atomic_files.write_bytes_atomic(target, data)

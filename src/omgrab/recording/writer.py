@@ -265,6 +265,7 @@ class ChunkedWriter:
         stream_config: config_mod.VideoStreamConfig | config_mod.DataStreamConfig,
     ) -> None:
         ids.check_path_component("stream name", name)
+        config_mod.check_stream_type(f"stream {name!r}", stream_config.metadata)
         if name in self._streams:
             raise ValueError(f"stream name {name!r} is used twice")
         self._streams[name] = _Stream(name, kind, stream_config)
