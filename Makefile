@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.omgrab-installed
 
-.PHONY: demo test lint bench clean sysdeps
+.PHONY: demo test lint bench clean sysdeps compat
 
 $(BIN)/python:
 	bash scripts/bootstrap-venv.sh "$(PYTHON)" "$(VENV)"
@@ -28,6 +28,13 @@ lint: $(STAMP)
 # OMGRAB_RUN_SLOW=1 includes the long SIGKILL campaign (46 kills, ~2 min).
 test: $(STAMP) sysdeps lint
 	OMGRAB_RUN_SLOW=1 $(BIN)/python -m pytest
+	$(MAKE) compat
+
+# omgrab 0.1.2's bundled tests (downloaded at run time) and its README quick start, against this
+# package; deselect lists: tests/compat_private.txt, tests/compat_pending.txt (docs/compat.md).
+compat: $(STAMP) sysdeps
+	$(BIN)/python -m tests.compat_published
+	OMGRAB_COMPAT_STRICT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_compat_quickstart.py
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python benchmarks/recording.py

@@ -76,6 +76,7 @@ class CaptureDevice(Protocol):
 
 CameraT = TypeVar("CameraT", bound=camera_base.Camera)
 SensorT = TypeVar("SensorT", bound=sensor_base.Sensor)
+StreamT = TypeVar("StreamT")
 
 
 class StreamDevice(lifecycle.OpenCloseContext, Generic[CameraT, SensorT]):
@@ -102,6 +103,44 @@ class StreamDevice(lifecycle.OpenCloseContext, Generic[CameraT, SensorT]):
     def stream_names(self) -> list[str]:
         """Names of all cameras and sensors."""
         return [*self._cameras, *self._sensors]
+
+    # -- omgrab 0.1.2 accessors (docs/compat.md) -------------------------------------------
+
+    def get_rgb_camera(self) -> CameraT:
+        """Return the ``'rgb'`` camera (omgrab 0.1.2 accessor).
+
+        Raises:
+            RuntimeError: The device has no RGB camera.
+        """
+        return self._stream_by_name(self._cameras, "rgb", "camera")
+
+    def get_depth_camera(self) -> CameraT:
+        """Return the ``'depth'`` camera (omgrab 0.1.2 accessor).
+
+        Raises:
+            RuntimeError: The device has no depth camera.
+        """
+        return self._stream_by_name(self._cameras, "depth", "camera")
+
+    def get_imu_source(self) -> SensorT:
+        """Return the ``'imu'`` sensor (omgrab 0.1.2 accessor).
+
+        Raises:
+            RuntimeError: IMU is not enabled on this device.
+        """
+        return self._stream_by_name(self._sensors, "imu", "sensor")
+
+    @property
+    def imu_enabled(self) -> bool:
+        """Whether the device has an IMU stream (omgrab 0.1.2)."""
+        return "imu" in self._sensors
+
+    def _stream_by_name(self, streams: dict[str, StreamT], name: str, kind: str) -> StreamT:
+        if name not in streams:
+            raise RuntimeError(
+                f"{type(self).__name__} has no {name!r} {kind} (it has {sorted(streams)})"
+            )
+        return streams[name]
 
     def _open_streams(self) -> None:
         """Open every camera and sensor; if one fails, close those opened and re-raise."""

@@ -1,9 +1,10 @@
 """Run the test suite bundled in the published omgrab 0.1.2 wheel against this package.
 
-``make compat`` runs this script. It downloads the published wheel with pip at test time
-(nothing of it is committed here), extracts the wheel's bundled tests and its ``conftest.py``
-into a temporary directory, and runs them unmodified with pytest against the installed
-``omgrab`` (this package).
+``make compat`` runs this module (``python -m tests.compat_published``); the quick-start test
+(``tests/test_compat_quickstart.py``) uses its download and README helpers. It downloads the
+published wheel with pip at test time (nothing of it is committed here), extracts the wheel's
+bundled tests and its ``conftest.py`` into a temporary directory, and runs them unmodified with
+pytest against the installed ``omgrab`` (this package).
 
 Two lists kept in the repository deselect tests by node id, one line each
 (``node_id  # name touched / reason``):
@@ -52,6 +53,19 @@ def read_list(path: pathlib.Path) -> dict[str, str]:
         node, _, comment = line.partition("#")
         entries[node.strip()] = comment.strip()
     return entries
+
+
+def readme_python_blocks(wheel: pathlib.Path) -> dict[str, str]:
+    """Return the fenced ``python`` blocks of the wheel's README, keyed by their section title."""
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        text = zf.read(name).decode()
+    blocks: dict[str, str] = {}
+    for match in re.finditer(r"^## (.+?)$(.*?)(?=^## |\Z)", text, re.M | re.S):
+        code = re.search(r"^```python\n(.*?)^```", match.group(2), re.M | re.S)
+        if code:
+            blocks[match.group(1).strip()] = code.group(1)
+    return blocks
 
 
 def download_wheel(dest: pathlib.Path) -> pathlib.Path:
