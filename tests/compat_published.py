@@ -168,6 +168,7 @@ def main() -> int:
         "-c",
         str(root / "pytest.ini"),
         "--import-mode=importlib",
+        "--continue-on-collection-errors",
         f"--junitxml={junit}",
         *args.pytest_args,
     ]

@@ -259,7 +259,11 @@ class SystemMetricsProvider(Protocol):
         ...
 
     def get_wifi_ssid(self) -> str | None:
-        """Return the SSID of the connected WiFi network, or None."""
+        """Return the SSID of the connected WiFi network, or None.
+
+        Optional, like ``get_wifi_signal_strength``: a provider without them (or with 0.1.2's
+        ``get_wifi_info() -> (ssid, dbm)`` instead) is accepted; missing fields read None.
+        """
         ...
 
     def get_wifi_signal_strength(self) -> int | None:
@@ -375,13 +379,9 @@ class DeviceStatusManager:
             raise ValueError(f"software_version must be a string, got {software_version!r}")
         missing = [
             name
-            for name in (
-                "get_storage_info",
-                "get_cpu_info",
-                "get_memory_info",
-                "get_wifi_ssid",
-                "get_wifi_signal_strength",
-            )
+            # Wi-Fi methods are optional (omgrab 0.1.2 providers have ``get_wifi_info()`` or
+            # none): without them the Wi-Fi fields are reported unknown (None).
+            for name in ("get_storage_info", "get_cpu_info", "get_memory_info")
             if not callable(getattr(system_metrics, name, None))
         ]
         if missing:
@@ -760,13 +760,26 @@ class DeviceStatusManager:
                 raise ValueError(f"network monitor reported unknown status {snap.status!r}")
             return str(label)
 
-        ssid = self._read("wifi ssid", self._metrics.get_wifi_ssid, None)
-        signal = self._read("wifi signal", self._metrics.get_wifi_signal_strength, None)
+        ssid, signal = self._wifi()
         return NetworkInfo(
             status=self._read("network", status, "offline"),
             wifi_ssid=ssid,
             wifi_signal_strength=int(signal) if signal is not None else None,
         )
+
+    def _wifi(self) -> tuple[str | None, int | None]:
+        """Read SSID and signal from whichever Wi-Fi methods the provider has (None if none)."""
+        metrics: Any = self._metrics
+        get_ssid = getattr(metrics, "get_wifi_ssid", None)
+        get_signal = getattr(metrics, "get_wifi_signal_strength", None)
+        if callable(get_ssid) or callable(get_signal):
+            ssid = self._read("wifi ssid", get_ssid, None) if callable(get_ssid) else None
+            signal = self._read("wifi signal", get_signal, None) if callable(get_signal) else None
+            return ssid, signal
+        get_info = getattr(metrics, "get_wifi_info", None)
+        if callable(get_info):  # omgrab 0.1.2: (ssid, signal_dbm)
+            return self._read("wifi info", get_info, (None, None)) or (None, None)
+        return None, None
 
     def _battery_reader(self) -> BatteryReader | None:
         if not self._enable_battery:
