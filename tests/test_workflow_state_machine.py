@@ -72,7 +72,7 @@ class RecordingGPIO:
 def machine() -> tuple[state_machine.StateMachine, ScriptedRecorder, RecordingGPIO]:
     recorder = ScriptedRecorder()
     gpio = RecordingGPIO()
-    sm = state_machine.StateMachine(recorder, gpio)
+    sm = state_machine.StateMachine(gpio, recorder)
     sm.boot_complete()
     return sm, recorder, gpio
 

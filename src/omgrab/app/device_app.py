@@ -87,7 +87,7 @@ class DeviceApp:
         self.completed: list[pathlib.Path] = []
         self._completed_event = threading.Condition()
         self.recorder = self._build_recorder()
-        self.state_machine = state_machine.StateMachine(self.recorder, self.gpio)
+        self.state_machine = state_machine.StateMachine(self.gpio, self.recorder)
         self.recorder.set_on_device_unhealthy(self.state_machine.on_device_unhealthy)
         self.recorder.set_on_recording_error(self.state_machine.on_recording_error)
         self.ndjson = output.NdjsonHub()

@@ -66,19 +66,21 @@ class StateMachine:
     """Thread-safe workflow state machine driving the recorder and the indicators.
 
     Args:
-        recording_controller: The recorder (normally a RecordingManager).
         gpio_controller: LEDs and buzzer, or None on a headless device.
+        recording_manager: The recorder (normally a RecordingManager).
         on_state_change: Called with ``(old, new)`` after every transition.
+
+    The positional order ``(gpio_controller, recording_manager)`` is omgrab 0.1.2's.
     """
 
     def __init__(
         self,
-        recording_controller: recording_manager.RecordingController,
-        gpio_controller: gpio_controller.GPIOController | None = None,
+        gpio_controller: gpio_controller.GPIOController | None,
+        recording_manager: recording_manager.RecordingController,
         *,
         on_state_change: OnStateChange | None = None,
     ) -> None:
-        self._recorder = recording_controller
+        self._recorder = recording_manager
         self._indicators = indicators_mod.Indicators(gpio_controller)
         self._on_state_change = on_state_change
         self._state = WorkflowState.BOOT
