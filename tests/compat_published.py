@@ -155,7 +155,7 @@ def main() -> int:
     problems += [
         f"{n}: pending test not in the published wheel"
         for n in pending
-        if test_source(root, n) is None
+        if ("::" in n and test_source(root, n) is None) or not (root / n.split("::")[0]).exists()
     ]
     junit = tmp / "junit.xml"
     cmd = [
@@ -173,7 +173,8 @@ def main() -> int:
         *args.pytest_args,
     ]
     for node in [*private, *pending]:
-        cmd += ["--deselect", node]
+        # A file entry (no "::") is a whole module that cannot run here (see docs/compat.md).
+        cmd += ["--deselect", node] if "::" in node else [f"--ignore={root / node}"]
     proc = subprocess.run(cmd, cwd=root, check=False)
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     if junit.exists():

@@ -215,3 +215,14 @@ def test_published_import_paths_resolve_to_this_package() -> None:
     assert py_av_writer.merge_stream_files is recording.merge_stream_files
     assert callable(utils.merge_orphaned_chunks)
     assert manifest.build_manifest("r", None, None, None, [], {}, {}, "r.mkv").recovered is False
+
+
+def test_runtime_package_exports_the_published_names() -> None:
+    import omgrab.runtime as runtime
+    from omgrab.runtime import network_monitor, recording_manager
+
+    assert runtime.NetworkMonitorConfig is network_monitor.Config
+    assert runtime.RecordingManager is recording_manager.RecordingManager
+    assert set(runtime.__all__) >= {"DeviceStatusManager", "RecordingSession", "ButtonConfig"}
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = runtime.Nope  # type: ignore[attr-defined]

@@ -88,6 +88,11 @@ class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor
             return self._open
 
     @property
+    def opened(self) -> bool:
+        """True between open and close (omgrab 0.1.2's name for ``is_open``)."""
+        return self.is_open
+
+    @property
     def connected(self) -> bool:
         """The value last set with ``set_connected`` (or given at construction)."""
         with self._cond:
