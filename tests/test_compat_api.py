@@ -8,6 +8,7 @@ taken before ``start()``, a metrics provider without Wi-Fi methods.
 from __future__ import annotations
 
 import datetime
+import json
 import pathlib
 import queue
 
@@ -226,3 +227,73 @@ def test_runtime_package_exports_the_published_names() -> None:
     assert set(runtime.__all__) >= {"DeviceStatusManager", "RecordingSession", "ButtonConfig"}
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = runtime.Nope  # type: ignore[attr-defined]
+
+
+def _flat_chunk(path: pathlib.Path, first_ms: int, frames: int) -> None:
+    """Write a 0.1.2-layout chunk: one MKV holding an H.264 and an ASS track."""
+    import av
+
+    from omgrab.recording import py_av_writer
+
+    origin = 1_700_000_000.0
+    with av.open(str(path), "w", format="matroska") as container:
+        video = py_av_writer.VideoStreamEncoder(
+            container,
+            64,
+            48,
+            25,
+            "libx264",
+            500_000,
+            "rgb24",
+            "yuv420p",
+            {"preset": "ultrafast", "bf": "0"},
+            origin,
+            {"type": "rgb"},
+        )
+        data = py_av_writer.DataStreamEncoder(
+            container, origin, metadata={"type": "imu", "hz": 100}
+        )
+        for i in range(frames):
+            t = origin + (first_ms + 40 * i) / 1000
+            for packet in [*video.encode(fx.rgb_frame(i, 48, 64), t), *data.encode(b"{}", t)]:
+                container.mux(packet)
+        for packet in video.flush():
+            container.mux(packet)
+
+
+def test_flat_012_recording_merges_and_only_merged_chunks_are_removed(
+    tmp_path: pathlib.Path,
+) -> None:
+    from omgrab.recording import flat_chunks
+    from omgrab.utils import merge
+
+    spool, output = tmp_path / "spool", tmp_path / "output"
+    rec = spool / "rec-012"
+    rec.mkdir(parents=True)
+    _flat_chunk(rec / "00001.mkv", 0, 5)
+    _flat_chunk(rec / "00002.mkv", 200, 5)
+    (rec / "00003.mkv.tmp").write_bytes(b"crashed mid-write")
+    (rec / "notes.txt").write_text("keep me")
+    merge.merge_orphaned_chunks(spool, output)
+    merged = output / "rec-012.mkv"
+    assert flat_chunks.packet_counts(merged) == [10, 10]
+    doc = json.loads((output / "rec-012.json").read_text())
+    assert doc["recovered"] is True and doc["output_file"] == "rec-012.mkv"
+    # The chunks went into the merged file; everything else is kept.
+    assert sorted(p.name for p in rec.iterdir()) == ["notes.txt"]
+    assert (
+        output / "incomplete" / "rec-012" / "00003.mkv.tmp"
+    ).read_bytes() == b"crashed mid-write"
+
+
+def test_merge_stream_files_keeps_parts_when_the_merge_fails(tmp_path: pathlib.Path) -> None:
+    from omgrab.recording import py_av_writer
+
+    good = tmp_path / "a.rgb.mkv.part"
+    _flat_chunk(good, 0, 3)
+    broken = tmp_path / "b.depth.mkv.part"
+    broken.write_bytes(b"not a matroska file")
+    with pytest.raises(RuntimeError, match="ffmpeg failed"):
+        py_av_writer.merge_stream_files([good, broken], tmp_path / "out.mkv")
+    assert good.exists() and broken.exists()
+    assert not (tmp_path / "out.mkv").exists() and not (tmp_path / "out.mkv.tmp").exists()
