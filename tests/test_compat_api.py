@@ -11,6 +11,9 @@ import datetime
 import json
 import pathlib
 import queue
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -297,3 +300,20 @@ def test_merge_stream_files_keeps_parts_when_the_merge_fails(tmp_path: pathlib.P
         py_av_writer.merge_stream_files([good, broken], tmp_path / "out.mkv")
     assert good.exists() and broken.exists()
     assert not (tmp_path / "out.mkv").exists() and not (tmp_path / "out.mkv.tmp").exists()
+
+
+def test_on_error_gets_the_stream_name_when_it_takes_one_argument(
+    writer_factory: Callable[..., Any],
+) -> None:
+    names: list[str | None] = []
+    called = threading.Event()
+
+    def on_error(stream_name: str | None) -> None:  # omgrab 0.1.2's signature
+        names.append(stream_name)
+        called.set()
+
+    writer = writer_factory(on_error=on_error)
+    with writer:
+        writer.get_encoder_queue("depth").put((np.zeros((2, 2), np.float32), fx.timestamp_at(0)))
+        assert called.wait(10)
+    assert names == ["depth"]

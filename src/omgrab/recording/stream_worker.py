@@ -80,6 +80,7 @@ class WorkerSpec:
 #: Encoders the writer gives ``bf=0`` and ``preset=superfast`` unless configured otherwise.
 B_FRAME_FREE_CODECS = ("libx264", "libx265")
 
+
 class _Chunk:
     """One open chunk file with its single stream.
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import inspect
 import logging
 import pathlib
 import threading
@@ -153,8 +154,10 @@ class ChunkedWriter:
         sensor_stream_configs: Data streams by name.
         chunk_length_s: Chunk length in seconds of recording time.
         max_encoder_queue_size: Upper bound of slots per stream ring.
-        on_error: Called once (from a writer or capture thread) at the first stream failure
-            or invalid item; details in ``errors``.
+        on_error: Called once (from its own thread) at the first stream failure or invalid
+            item; details in ``errors``. A callback taking one argument gets the name of the
+            stream that failed (omgrab 0.1.2's ``on_error(stream_name)``; None when the error
+            belongs to no single stream).
         origin: Recording origin (tz-aware); ``clock.now()`` at ``start()`` when None.
         clock: Device clock used for the default origin and ``stats.json`` times.
         devices: Devices recorded (objects with ``label`` and ``device_type``, or dicts)
@@ -180,7 +183,7 @@ class ChunkedWriter:
         sensor_stream_configs: Mapping[str, config_mod.DataStreamConfig] | None = None,
         chunk_length_s: float = 60.0,
         max_encoder_queue_size: int = 200,
-        on_error: Callable[[], None] | None = None,
+        on_error: Callable[..., None] | None = None,
         *,
         origin: datetime.datetime | None = None,
         clock: clock_mod.DeviceClock | None = None,
@@ -257,6 +260,7 @@ class ChunkedWriter:
         self._stop_lock = threading.Lock()  # serialises stop() callers
         self._created_directory = False
         self._pending: dict[str, pending_queue.PendingQueue] = {}
+        self._first_error_stream: str | None = None
 
     def _add_stream(
         self,
@@ -693,7 +697,7 @@ class ChunkedWriter:
                 stream.error = text
         if first_for_stream:
             logger.error("%s", text)
-            self._report_error(text)
+            self._report_error(text, stream_name)
         else:
             logger.debug("%s", text)
 
@@ -702,13 +706,15 @@ class ChunkedWriter:
             if stream.error is None or "invalid item" in stream.error:
                 stream.error = message
         logger.error("writer %r: %s", self._name, message)
-        self._report_error(message)
+        self._report_error(message, stream.name)
 
-    def _report_error(self, message: str) -> None:
+    def _report_error(self, message: str, stream_name: str | None = None) -> None:
         with self._lock:
             self._errors.append(message)
             first = not self._error_reported
             self._error_reported = True
+            if first:
+                self._first_error_stream = stream_name
         if first and self._on_error is not None:
             # From its own thread, so the callback may call stop() (which waits for the
             # monitor thread) or block without stalling a capture or the monitor thread.
@@ -722,7 +728,11 @@ class ChunkedWriter:
     def _call_on_error(self) -> None:
         assert self._on_error is not None
         try:
-            self._on_error()
+            if _takes_one_argument(self._on_error):
+                # omgrab 0.1.2's on_error(stream_name); None when no single stream failed.
+                self._on_error(self._first_error_stream)
+            else:
+                self._on_error()
         except Exception:
             logger.exception("writer %r: on_error callback failed", self._name)
 
@@ -822,6 +832,23 @@ class ChunkedWriter:
                         conn.close()
                 stream.events = None
                 stream.lifeline = None
+
+
+def _takes_one_argument(callback: Callable[..., None]) -> bool:
+    """True when ``callback`` must be called with one positional argument (0.1.2 style)."""
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return False
+    try:
+        signature.bind()
+    except TypeError:
+        try:
+            signature.bind(None)
+        except TypeError:
+            return False
+        return True
+    return False
 
 
 def _opt(value: int) -> int | None:
