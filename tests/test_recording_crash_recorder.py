@@ -9,6 +9,7 @@ knows exactly what the writer had been given when it kills the process group.
 from __future__ import annotations
 
 import datetime
+import pathlib
 import sys
 import time
 
@@ -35,7 +36,7 @@ def main(argv: list[str]) -> int:
     device_clock = clock_mod.DeviceClock()
     writer = recording.ChunkedWriter(
         name,
-        spool / name,
+        pathlib.Path(spool) / name,
         configs,
         sensor_stream_configs={"imu": recording.imu_stream_config()},
         chunk_length_s=1.0,
