@@ -229,7 +229,7 @@ def test_status_file_never_waits_for_a_slow_start_and_shows_loop_errors(rig_dir)
     from tests.test_workflow_state_machine import RecordingGPIO
 
     manager, device = runtime_rig.make_manager(rig_dir, device_ready_timeout_s=10.0)
-    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm = state_machine.StateMachine(RecordingGPIO(), manager)
     sm.boot_complete()
     status = device_status.DeviceStatusManager(
         "rig", "1", rig_dir, StaticMetrics(), status_file=rig_dir / "status.json"
@@ -266,7 +266,7 @@ def test_state_machine_follows_a_recording_started_elsewhere_and_a_press_stops_i
     from tests.test_workflow_state_machine import RecordingGPIO
 
     manager, device = runtime_rig.make_manager(rig_dir)
-    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm = state_machine.StateMachine(RecordingGPIO(), manager)
     sm.boot_complete()
     assert manager.start_recording()  # e.g. from the dashboard
     assert sm.state is states.WorkflowState.IDLE  # a plain read changes nothing

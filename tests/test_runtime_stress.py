@@ -81,7 +81,7 @@ def test_start_and_stop_from_two_threads(rig_dir) -> None:
 
 def test_state_machine_with_cable_pulls(rig_dir) -> None:
     manager, device = runtime_rig.make_manager(rig_dir)
-    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm = state_machine.StateMachine(RecordingGPIO(), manager)
     manager.set_on_device_unhealthy(sm.on_device_unhealthy)
     manager.set_on_recording_error(sm.on_recording_error)
     sm.boot_complete()
@@ -128,7 +128,7 @@ def test_stop_press_during_a_slow_health_check_returns_within_its_bound(rig_dir)
     manager, device = runtime_rig.make_manager(
         rig_dir, free_percent=free_percent, health_join_timeout_s=0.5
     )
-    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm = state_machine.StateMachine(RecordingGPIO(), manager)
     manager.set_on_device_unhealthy(sm.on_device_unhealthy)
     manager.set_on_recording_error(sm.on_recording_error)
     sm.boot_complete()
@@ -192,7 +192,7 @@ def test_a_failing_merge_of_one_recording_never_stops_the_next(rig_dir, monkeypa
 
     monkeypatch.setattr(recording_merge, "merge_recording_chunks", merge)
     manager, _device = runtime_rig.make_manager(rig_dir)
-    sm = state_machine.StateMachine(manager, RecordingGPIO())
+    sm = state_machine.StateMachine(RecordingGPIO(), manager)
     events: list[recorder_events.RecorderEvent] = []
     delivered = threading.Event()
 
@@ -264,7 +264,7 @@ def test_an_exception_from_the_recorder_never_kills_the_button_loop(rig_dir) -> 
     manager, device = runtime_rig.make_manager(rig_dir)
     recorder = FlakyRecorder(manager)
     gpio = RecordingGPIO()
-    sm = state_machine.StateMachine(recorder, gpio)
+    sm = state_machine.StateMachine(gpio, recorder)
     sm.boot_complete()
     errors_before = loop_health.default().errors("button")
     tap = [(0.1, True), (0.2, False)]  # released; a short press after the double window
