@@ -50,7 +50,7 @@ def test_demo_with_faults_records_merges_and_inspects(tmp_path: pathlib.Path) ->
     gaps = [b - a for a, b in zip(pts["depth"], pts["depth"][1:], strict=False)]
     assert max(gaps) >= 400  # the stall left a hole in depth; nothing was shifted into it
     assert len(pts["rgb"]) > len(pts["depth"])
-    inspected = omgrab("inspect", str(merged), cwd=tmp_path)
+    inspected = omgrab("inspect", "--json", str(merged), cwd=tmp_path)
     assert inspected.returncode == 0
     assert json.loads(inspected.stdout)["recording_id"] == merged.stem
 
@@ -67,4 +67,4 @@ def test_recover_and_inspect_report_plainly(tmp_path: pathlib.Path) -> None:
     done = omgrab("recover", str(tmp_path / "spool"), str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 0 and "nothing to recover" in done.stdout
     missing = omgrab("inspect", str(tmp_path / "nope.mkv"), cwd=tmp_path)
-    assert missing.returncode == 1 and "no manifest" in missing.stdout
+    assert missing.returncode == 2 and "nope.mkv does not exist" in missing.stderr

@@ -31,7 +31,7 @@ def test_init_creates_session_layout_and_logs_it(
     m.init(str(tmp_path / "out"))
     try:
         session = pathlib.Path(m.session_dir or "")
-        assert session.name == "2026-03-19T14:00:05Z"
+        assert session.name == "2026-03-19T14-00-05.000Z"  # no colons: FAT/exFAT/SMB-safe
         assert sorted(p.name for p in session.iterdir() if not p.name.endswith(".reserve")) == [
             "detections.jsonl",
             "frames",
@@ -46,7 +46,7 @@ def test_init_creates_session_layout_and_logs_it(
     assert not (session / "detections.jsonl.reserve").exists()
 
 
-def test_two_sessions_in_the_same_second_get_distinct_dirs(tmp_path: pathlib.Path) -> None:
+def test_two_sessions_in_the_same_millisecond_get_distinct_dirs(tmp_path: pathlib.Path) -> None:
     t = clock.ManualTimeSource()
     dirs = []
     for _ in range(3):
@@ -54,7 +54,8 @@ def test_two_sessions_in_the_same_second_get_distinct_dirs(tmp_path: pathlib.Pat
             dirs.append(m.session_dir)
     assert len(set(dirs)) == 3
     names = sorted(os.path.basename(d or "") for d in dirs)
-    assert names == ["2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z_1", "2023-11-14T22:13:20Z_2"]
+    stamp = "2023-11-14T22-13-20.000Z"
+    assert names == [stamp, f"{stamp}_1", f"{stamp}_2"]
 
 
 def test_concurrent_inits_never_share_a_directory(tmp_path: pathlib.Path) -> None:

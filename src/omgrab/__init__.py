@@ -12,4 +12,4 @@ Subpackages:
     testing: fakes and pytest fixtures for users' own tests.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,28 +1,72 @@
-"""The ``omgrab`` command: demo, device runtime, recovery and inspection."""
+"""The ``omgrab`` command: demo, device runtime, one-off recording, recovery and inspection.
+
+Every user mistake (a bad option value, a missing or read-only directory, a port in use, a
+data directory another omgrab process is using, an unreadable manifest) ends in one line on
+stderr, ``omgrab: error: ...``, and exit status 2; tracebacks are kept for bugs. ``run``,
+``record``, ``merge`` and ``recover`` hold the spool's instance lock
+(:mod:`omgrab.app.instance_lock`) while they run.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import pathlib
 import signal
+import socket
+import sys
 import threading
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import console as rich_console
+from rich import live as rich_live
 from rich import table as rich_table
 
 import omgrab
 from omgrab import devices
 from omgrab.app import config as config_mod
 from omgrab.app import demo as demo_mod
-from omgrab.app import device_app
+from omgrab.app import device_app, inspect_summary, instance_lock, record_once
+from omgrab.recording import manifest as manifest_mod
 from omgrab.recording import merge as merge_mod
 from omgrab.recording import recovery
 
 app = typer.Typer(add_completion=False, help="omgrab: capture-rig SDK and device runtime.")
 console = rich_console.Console()
+err_console = rich_console.Console(stderr=True)
+
+#: Exit status of every user mistake.
+USAGE_EXIT = 2
+
+
+class UserError(Exception):
+    """A mistake of the user's; the message is shown as one line, exit status 2."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"omgrab {omgrab.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """omgrab: capture-rig SDK and device runtime."""
 
 
 def _logging(verbose: bool) -> None:
@@ -41,6 +85,45 @@ def _check_faults(spec: str | None) -> None:
         raise typer.BadParameter(str(exc), param_hint="--faults") from exc
 
 
+def _check_positive(value: float, option: str) -> None:
+    if not value > 0:
+        raise typer.BadParameter(f"must be > 0, got {value:g}", param_hint=option)
+
+
+def _check_port(port: int, option: str) -> None:
+    if not 0 <= port <= 65535:
+        raise typer.BadParameter(f"must be a TCP port 0..65535, got {port}", param_hint=option)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail now, with the reason, if the dashboard could not listen on ``host:port``."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        _fail(f"dashboard host {host!r} cannot be resolved: {exc}")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            _fail(f"dashboard cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def _prepare_data_dir(data_dir: pathlib.Path) -> None:
+    """Create the data directory tree, failing with one line if it cannot be written."""
+    try:
+        for directory in (data_dir, data_dir / "spool", data_dir / "recordings"):
+            directory.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / "spool" / f".omgrab-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        _fail(f"data directory {data_dir} is not writable: {exc.strerror or exc}")
+
+
 def _size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -48,6 +131,36 @@ def _size(n: int) -> str:
             return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
         value /= 1024
     return f"{n} B"
+
+
+@contextlib.contextmanager
+def _spool_lock(spool: pathlib.Path) -> Iterator[None]:
+    try:
+        with instance_lock.InstanceLock(spool):
+            yield
+    except OSError as exc:
+        _fail(f"cannot lock {spool}: {exc.strerror or exc}")
+
+
+def _simulated_config(
+    data_dir: pathlib.Path, chunk_length: float, faults: str | None, small: bool, **extra: Any
+) -> config_mod.AppConfig:
+    """Check the common options and build the config of a local simulated-rig job."""
+    _check_positive(chunk_length, "--chunk-length")
+    _check_faults(faults)
+    _prepare_data_dir(data_dir)
+    config = config_mod.AppConfig(
+        data_dir=data_dir,
+        chunk_length_s=chunk_length,
+        faults=faults,
+        network_check_host="localhost",
+        network_check_port=9,
+        **extra,
+    )
+    if small:
+        config.rgb_size = (320, 200)
+        config.depth_size = (160, 100)
+    return config
 
 
 @app.command()
@@ -66,18 +179,8 @@ def demo(
 ) -> None:
     """Record a short RGB + depth + IMU clip on simulated hardware with perception running."""
     _logging(verbose)
-    _check_faults(faults)
-    config = config_mod.AppConfig(
-        data_dir=data_dir,
-        device_id="omgrab-demo",
-        chunk_length_s=chunk_length,
-        faults=faults,
-        network_check_host="localhost",
-        network_check_port=9,
-    )
-    if small:
-        config.rgb_size = (320, 200)
-        config.depth_size = (160, 100)
+    _check_positive(seconds, "--seconds")
+    config = _simulated_config(data_dir, chunk_length, faults, small, device_id="omgrab-demo")
     console.print(
         f"[bold]omgrab {omgrab.__version__} demo[/]: simulated device "
         f"(RGB {config.rgb_size[0]}x{config.rgb_size[1]}, depth "
@@ -120,6 +223,13 @@ def _print_report(report: demo_mod.DemoReport) -> None:
     console.print(f"final state: {report.final_state}; output write errors: {report.output_errors}")
 
 
+def _build_app(config: config_mod.AppConfig) -> device_app.DeviceApp:
+    try:
+        return device_app.DeviceApp(config)
+    except OSError as exc:
+        _fail(f"cannot set up the device: {exc}")
+
+
 @app.command()
 def run(
     data_dir: Annotated[pathlib.Path, typer.Option()] = pathlib.Path("omgrab-data"),
@@ -134,9 +244,14 @@ def run(
     faults: Annotated[str | None, typer.Option()] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the device runtime (simulated hardware) until SIGINT/SIGTERM."""
+    """Run the device runtime until SIGINT/SIGTERM (one instance per data directory)."""
     _logging(verbose)
+    _check_port(dashboard_port, "--dashboard-port")
+    _check_port(mqtt_port, "--mqtt-port")
+    _check_positive(chunk_length, "--chunk-length")
     _check_faults(faults)
+    _prepare_data_dir(data_dir)
+    _check_port_free(dashboard_host, dashboard_port)
     config = config_mod.AppConfig(
         data_dir=data_dir,
         dashboard_port=dashboard_port,
@@ -147,16 +262,61 @@ def run(
         chunk_length_s=chunk_length,
         faults=faults,
     )
-    device = device_app.DeviceApp(config)
+    device = _build_app(config)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    device.start()
-    console.print(f"omgrab running; dashboard at {device.dashboard_url}; Ctrl-C to stop")
     try:
+        device.start()
+        console.print(
+            f"omgrab {omgrab.__version__} running (pid {os.getpid()}); "
+            f"dashboard at {device.dashboard_url}; Ctrl-C to stop",
+            highlight=False,
+        )
         stop.wait()
     finally:
         device.stop()
+
+
+def _progress_table(progress: record_once.Progress, duration: float) -> rich_table.Table:
+    table = rich_table.Table(
+        "stream",
+        "frames",
+        "dropped",
+        "backlog",
+        title=f"recording {progress.elapsed_s:5.1f} / {duration:g} s   "
+        f"disk free {_size(progress.disk_free_bytes)}",
+    )
+    for s in progress.streams:
+        table.add_row(s.name, str(s.frames), str(s.dropped), str(s.backlog))
+    return table
+
+
+@app.command()
+def record(
+    duration: Annotated[float, typer.Option(help="Seconds to record.")],
+    data_dir: Annotated[pathlib.Path, typer.Option()] = pathlib.Path("omgrab-data"),
+    chunk_length: Annotated[float, typer.Option()] = 60.0,
+    small: Annotated[bool, typer.Option(help="320x200 streams instead of 1280x800.")] = False,
+    faults: Annotated[str | None, typer.Option()] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Record once for DURATION seconds with a live progress display, then print the result."""
+    _logging(verbose)
+    _check_positive(duration, "--duration")
+    config = _simulated_config(data_dir, chunk_length, faults, small, perception=False)
+    device = _build_app(config)
+    with rich_live.Live(console=console, transient=False, auto_refresh=False) as live:
+
+        def show(progress: record_once.Progress) -> None:
+            live.update(_progress_table(progress, duration), refresh=True)
+
+        try:
+            path = record_once.record_once(device, duration, on_progress=show)
+        except record_once.RecordError as exc:
+            err_console.print(f"omgrab: recording failed: {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+    _print_summary(inspect_summary.summarize(path))
 
 
 @app.command()
@@ -167,7 +327,11 @@ def recover(
 ) -> None:
     """Merge every recording a crash left in SPOOL_DIR into OUTPUT_DIR."""
     _logging(True)
-    paths = recovery.merge_orphaned_chunks(spool_dir, output_dir, cleanup=cleanup)
+    if not spool_dir.is_dir():
+        _fail(f"spool directory {spool_dir} does not exist")
+    with _spool_lock(spool_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        paths = recovery.merge_orphaned_chunks(spool_dir, output_dir, cleanup=cleanup)
     for path in paths:
         console.print(f"recovered {path}")
     if not paths:
@@ -175,25 +339,142 @@ def recover(
 
 
 @app.command()
-def merge(recording_dir: pathlib.Path, output: pathlib.Path) -> None:
-    """Merge one spool recording directory into OUTPUT (an .mkv path or a directory)."""
-    path = merge_mod.merge_recording_chunks(recording_dir, output)
-    console.print(f"merged {path}")
+def merge(
+    recording_dir: pathlib.Path,
+    output: pathlib.Path,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing merged file.")] = False,
+) -> None:
+    """Merge one spool recording directory into OUTPUT (an .mkv path or an existing directory)."""
+    if not recording_dir.is_dir():
+        _fail(f"recording directory {recording_dir} does not exist")
+    if not output.is_dir():
+        if output.suffix.lower() != ".mkv":
+            _fail(f"output {output} is neither an existing directory nor a path ending in .mkv")
+        if not output.parent.is_dir():
+            _fail(f"output directory {output.parent} does not exist")
+    target = merge_mod.resolve_output_path(output, recording_dir.name)
+    if not force:
+        for existing in (target, manifest_mod.manifest_path_for(target)):
+            if existing.exists():
+                _fail(f"{existing} already exists (use --force to overwrite)")
+    with _spool_lock(recording_dir.parent):
+        try:
+            path = merge_mod.merge_recording_chunks(recording_dir, target)
+        except merge_mod.MergeError as exc:
+            _fail(f"cannot merge {recording_dir}: {exc}")
+    console.print(f"merged {path}", highlight=False)
+
+
+def _print_summary(summary: inspect_summary.RecordingSummary) -> None:
+    console.print(
+        f"[bold]{summary.recording_id or summary.path}[/]  {summary.duration_s:.2f} s, "
+        f"{_size(summary.size_bytes)} (from {summary.source})",
+        highlight=False,
+    )
+    console.print(
+        f"file {summary.path}\nstarted {summary.started_at or 'unknown'}; "
+        f"stop reason {summary.stop_reason or 'unknown'}; "
+        f"complete {summary.complete if summary.complete is not None else 'unknown'}; "
+        f"recovered {summary.recovered if summary.recovered is not None else 'unknown'}",
+        highlight=False,
+    )
+    table = rich_table.Table(
+        "track", "kind", "codec", "frames", "first ms", "last ms", "s", "gaps", "dropped"
+    )
+    for t in summary.tracks:
+        longest = f" (max {t.longest_gap_ms} ms)" if t.gaps else ""
+        table.add_row(
+            t.name,
+            t.kind,
+            t.codec,
+            str(t.frames),
+            str(t.first_ms),
+            str(t.last_ms),
+            f"{t.duration_s:.2f}",
+            f"{t.gaps}{longest}",
+            "unknown" if t.dropped is None else str(t.dropped),
+        )
+    console.print(table)
+    for note in summary.notes:
+        console.print(f"note: {note}", highlight=False)
 
 
 @app.command()
-def inspect(recording: pathlib.Path) -> None:
-    """Print the manifest of a merged recording."""
-    manifest = recording.with_suffix(".json")
-    if not manifest.exists():
-        console.print(f"[red]no manifest beside {recording}[/] (expected {manifest})")
-        raise typer.Exit(1)
-    console.print_json(json.dumps(json.loads(manifest.read_text())))
+def inspect(
+    recording: pathlib.Path,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarize a merged recording (from its manifest, or the MKV's own tags without one)."""
+    try:
+        summary = inspect_summary.summarize(recording)
+    except inspect_summary.InspectError as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+    else:
+        _print_summary(summary)
 
 
-def main() -> None:
-    """Entry point of the ``omgrab`` console script."""
-    app()
+@app.command()
+def status(
+    data_dir: Annotated[pathlib.Path, typer.Option()] = pathlib.Path("omgrab-data"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw status JSON.")] = False,
+) -> None:
+    """Show the live status file (``<data-dir>/status.json``) of a running device."""
+    path = data_dir / "status.json"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        _fail(f"no status file at {path} (is omgrab running with --data-dir {data_dir}?)")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"status file {path} is unreadable: {exc}")
+    if not isinstance(doc, dict):
+        _fail(f"status file {path} is not a status object")
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    holder = instance_lock.read_holder_pid(data_dir / "spool" / instance_lock.LOCK_NAME)
+    recording = doc.get("recording") or {}
+    storage = doc.get("storage") or {}
+    battery = doc.get("battery")
+    lines = [
+        f"device {doc.get('device_id')} (omgrab {doc.get('software_version')}), "
+        f"updated {doc.get('updated_at', 'unknown')}",
+        f"state {doc.get('state_machine_state')}"
+        + (f", held by pid {holder}" if holder is not None else ""),
+        "recording "
+        + (
+            f"{recording.get('recording_id')} for {recording.get('duration_seconds')} s"
+            if recording.get("is_recording")
+            else "no"
+        ),
+        f"healthy {doc.get('device_healthy')}"
+        + (f": {doc['device_error']}" if doc.get("device_error") else ""),
+        f"storage free {_size(int(storage.get('available_bytes') or 0))} of "
+        f"{_size(int(storage.get('total_bytes') or 0))}",
+        f"network {(doc.get('network') or {}).get('status')}",
+        "battery "
+        + (f"{battery.get('percent')} %, {battery.get('voltage_v')} V" if battery else "none"),
+    ]
+    for line in lines:
+        console.print(line, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``omgrab`` console script: user mistakes exit 2 with one line."""
+    try:
+        code = app(argv, standalone_mode=False, prog_name="omgrab")
+    except typer.TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(f"omgrab: error: {message}\n")
+        sys.exit(getattr(exc, "exit_code", USAGE_EXIT) or USAGE_EXIT)
+    except (UserError, instance_lock.InstanceLockedError) as exc:
+        sys.stderr.write(f"omgrab: error: {exc}\n")
+        sys.exit(USAGE_EXIT)
+    except KeyboardInterrupt:
+        sys.stderr.write("omgrab: interrupted\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,23 @@ import socket
 
 
 @dataclasses.dataclass
+class BatteryConfig:
+    """The INA219 battery gauge of a UPS HAT.
+
+    Attributes:
+        i2c_bus: I2C bus number (``/dev/i2c-<n>``).
+        i2c_address: 7-bit I2C address of the INA219.
+        min_voltage: Pack voltage read as 0 %.
+        max_voltage: Pack voltage read as 100 %.
+    """
+
+    i2c_bus: int = 1
+    i2c_address: int = 0x42
+    min_voltage: float = 6.0
+    max_voltage: float = 8.4
+
+
+@dataclasses.dataclass
 class AppConfig:
     """Everything the device application is built from.
 
@@ -34,6 +51,8 @@ class AppConfig:
         network_check_host: Host used for the internet reachability probe.
         network_check_port: Port used for the internet reachability probe.
         trigger_file: A file whose creation presses the button remotely, or None.
+        battery: The UPS's INA219 battery gauge, or None for no battery (then no battery
+            status and no warning about a missing I2C bus).
     """
 
     data_dir: pathlib.Path = pathlib.Path("omgrab-data")
@@ -56,6 +75,7 @@ class AppConfig:
     network_check_host: str = "dns.google"
     network_check_port: int = 443
     trigger_file: pathlib.Path | None = None
+    battery: BatteryConfig | None = None
 
     @property
     def spool_dir(self) -> pathlib.Path:

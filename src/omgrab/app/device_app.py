@@ -14,7 +14,13 @@
 * optionally the web dashboard.
 
 Start with :meth:`DeviceApp.start`, stop with :meth:`DeviceApp.stop` (stops and merges an
-active recording, drains every writer).
+active recording, drains every writer, leaves ``status.json`` saying ``stopped``).
+
+One instance per data directory: :meth:`DeviceApp.start` takes the spool's
+:class:`~omgrab.app.instance_lock.InstanceLock` before it recovers anything (a second instance
+would otherwise take the first one's live recording for a crash leftover) and raises
+:class:`~omgrab.app.instance_lock.InstanceLockedError` naming the holder's pid; :meth:`stop`
+releases it last.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ import omgrab
 from omgrab import clock as clock_mod
 from omgrab import devices, gpio, output, recording, storage
 from omgrab.app import config as config_mod
-from omgrab.app import dashboard, perception
+from omgrab.app import dashboard, instance_lock, perception
 from omgrab.cameras import base as camera_base
 from omgrab.hardware import system_metrics
 from omgrab.recording import recovery
 from omgrab.runtime import (
+    battery_monitor,
     device_status,
     gpio_manager,
     network_monitor,
@@ -56,6 +63,8 @@ class DeviceApp:
         wifi_manager: WiFi provisioning for the long press; none by default (a long press then
             returns to IDLE).
         button_config: Button gesture timings.
+        battery: Battery monitor to use instead of one built from ``config.battery`` (tests
+            pass one on the INA219 twin).
     """
 
     def __init__(
@@ -67,6 +76,7 @@ class DeviceApp:
         clock: clock_mod.DeviceClock | None = None,
         wifi_manager: wifi_connect.WifiManager | None = None,
         button_config: gpio_manager.ButtonConfig | None = None,
+        battery: device_status.BatteryReader | None = None,
     ) -> None:
         self.config = config
         self.wifi_manager = wifi_manager
@@ -107,7 +117,8 @@ class DeviceApp:
             omgrab.__version__,
             config.data_dir,
             system_metrics.LinuxSystemMetrics(),
-            enable_battery_monitor=True,
+            enable_battery_monitor=battery is not None or config.battery is not None,
+            battery_monitor=battery if battery is not None else self._build_battery(),
             status_file=config.status_file,
             devices=[self.device],
             on_status=self._on_status,
@@ -123,6 +134,7 @@ class DeviceApp:
         self._dashboard: Any = None
         self._started = False
         self.health_log_errors = 0
+        self.lock = instance_lock.InstanceLock(config.spool_dir)
 
     # -- construction --------------------------------------------------------------------
 
@@ -140,6 +152,17 @@ class DeviceApp:
             imu_rate_hz=cfg.imu_rate_hz,
             clock=self.clock,
             faults=cfg.faults,
+        )
+
+    def _build_battery(self) -> battery_monitor.BatteryMonitor | None:
+        battery = self.config.battery
+        if battery is None:
+            return None
+        return battery_monitor.BatteryMonitor(
+            i2c_bus=battery.i2c_bus,
+            i2c_addr=battery.i2c_address,
+            min_voltage=battery.min_voltage,
+            max_voltage=battery.max_voltage,
         )
 
     def _build_recorder(self) -> recording_manager.RecordingManager:
@@ -182,9 +205,14 @@ class DeviceApp:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover orphans, then start every part; the device is IDLE when this returns."""
+        """Lock the data directory, recover orphans, start every part; the device is then IDLE.
+
+        Raises:
+            InstanceLockedError: Another process runs on this data directory.
+        """
         if self._started:
             raise RuntimeError("DeviceApp already started")
+        self.lock.acquire()
         self._started = True
         self.recovered = recovery.merge_orphaned_chunks(
             self.config.spool_dir, self.config.recordings_dir, cleanup=True
@@ -232,6 +260,7 @@ class DeviceApp:
         self.output.close()
         self.device.close()
         self.gpio.close()
+        self.lock.release()
 
     @property
     def dashboard_url(self) -> str | None:

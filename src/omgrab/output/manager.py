@@ -44,6 +44,7 @@ from omgrab import clock as clock_mod
 from omgrab import storage
 from omgrab.output import config as config_mod
 from omgrab.output import frame_recorder, line_writer, operator, serialize, timestamps, types
+from omgrab.recording import ids
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ def _close_open_managers() -> None:
 
 
 def session_dir_name(start: datetime.datetime) -> str:
-    """Return the session directory name for a start time (``2026-03-19T14:00:05Z``)."""
-    return start.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Return the session directory name for a start time (``2026-03-19T14-00-05.120Z``).
+
+    The same colon-free form as recording ids, so sessions can be copied to FAT/exFAT/SMB.
+    """
+    return ids.filesystem_timestamp(start)
 
 
 class OutputManager:

@@ -22,11 +22,19 @@ def new_recording_id(started_at: datetime.datetime | None = None) -> str:
         The id, safe as a file or directory name.
     """
     when = started_at if started_at is not None else datetime.datetime.now(datetime.UTC)
+    return f"{filesystem_timestamp(when)}-{secrets.token_hex(2)}"
+
+
+def filesystem_timestamp(when: datetime.datetime) -> str:
+    """Return ``when`` as ``2026-11-22T02-40-11.123Z``: UTC, ms, no colons (FAT/exFAT/SMB-safe).
+
+    Raises:
+        ValueError: ``when`` is naive.
+    """
     if when.tzinfo is None:
         raise ValueError(f"started_at must be timezone-aware, got {when!r}")
     utc = when.astimezone(datetime.UTC)
-    stamp = utc.strftime("%Y-%m-%dT%H-%M-%S") + f".{utc.microsecond // 1000:03d}Z"
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return utc.strftime("%Y-%m-%dT%H-%M-%S") + f".{utc.microsecond // 1000:03d}Z"
 
 
 def default_chunk_id(sequence: int) -> str:

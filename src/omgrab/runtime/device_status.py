@@ -37,6 +37,10 @@ _T = TypeVar("_T")
 
 NETWORK_STATUSES = ("offline", "network_only", "online")
 UNKNOWN_STATE = "unknown"
+#: The state the status file is left in when the status manager shuts down.
+STOPPED_STATE = "stopped"
+#: Key of the ISO 8601 UTC time of the update in the status dict and file.
+UPDATED_AT_KEY = "updated_at"
 
 
 @runtime_checkable
@@ -533,6 +537,36 @@ class DeviceStatusManager:
         thread.join(timeout)
         if thread.is_alive():
             logger.warning("device status worker did not stop within %.1f s", timeout)
+        self._write_final_status()
+
+    def _updated_at(self) -> str:
+        return self._clock.now().astimezone(datetime.UTC).isoformat(timespec="milliseconds")
+
+    def _write_status_file(self, as_dict: dict[str, Any]) -> None:
+        if self._status_file is None:
+            return
+        try:
+            write_json_atomically(self._status_file, as_dict)
+        except Exception as exc:
+            logger.exception("could not write status file %s", self._status_file)
+            with self._lock:
+                self._write_errors += 1
+                self._last_error = exc
+
+    def _write_final_status(self) -> None:
+        """Leave the status file saying ``stopped`` (nothing records once this process ends)."""
+        if self._status_file is None:
+            return
+        with self._lock:
+            final = orjson.loads(orjson.dumps(self._cache)) if self._cache is not None else None
+        if final is None:
+            final = self.get_status().to_dict()
+        final["state_machine_state"] = STOPPED_STATE
+        final["recording"] = dataclasses.asdict(RecordingInfo(False, None, None))
+        final[UPDATED_AT_KEY] = self._updated_at()
+        with self._lock:
+            self._cache = final
+        self._write_status_file(final)
 
     # ------------------------------------------------------------------ status
 
@@ -611,17 +645,11 @@ class DeviceStatusManager:
         status = self.get_status()
         as_dict = status.to_dict()
         as_dict["loop_errors"] = self.loop_errors()
+        as_dict[UPDATED_AT_KEY] = self._updated_at()
         with self._lock:
             self._cache = as_dict
             self._last_status = status
-        if self._status_file is not None:
-            try:
-                write_json_atomically(self._status_file, as_dict)
-            except Exception as exc:
-                logger.exception("could not write status file %s", self._status_file)
-                with self._lock:
-                    self._write_errors += 1
-                    self._last_error = exc
+        self._write_status_file(as_dict)
         if self._on_status is not None:
             try:
                 self._on_status(status)
