@@ -30,13 +30,20 @@ import omgrab
 from omgrab import devices
 from omgrab.app import config as config_mod
 from omgrab.app import demo as demo_mod
-from omgrab.app import device_app, inspect_summary, instance_lock, record_once
+from omgrab.app import (
+    device_app,
+    inspect_summary,
+    instance_lock,
+    record_once,
+    rig_build,
+    rig_config,
+)
 from omgrab.recording import manifest as manifest_mod
 from omgrab.recording import merge as merge_mod
 from omgrab.recording import recovery
 
 app = typer.Typer(add_completion=False, help="omgrab: capture-rig SDK and device runtime.")
-console = rich_console.Console()
+console = rich_console.Console(soft_wrap=True)
 err_console = rich_console.Console(stderr=True)
 
 #: Exit status of every user mistake.
@@ -232,50 +239,115 @@ def _build_app(config: config_mod.AppConfig) -> device_app.DeviceApp:
 
 @app.command()
 def run(
-    data_dir: Annotated[pathlib.Path, typer.Option()] = pathlib.Path("omgrab-data"),
-    dashboard_port: Annotated[int, typer.Option(help="0 picks a free port.")] = 8080,
-    dashboard_host: Annotated[str, typer.Option()] = "127.0.0.1",
-    mqtt_host: Annotated[str | None, typer.Option()] = None,
-    mqtt_port: Annotated[int, typer.Option()] = 1883,
-    trigger_file: Annotated[
-        pathlib.Path | None, typer.Option(help="Touch this file to press the button.")
+    config_file: Annotated[
+        pathlib.Path | None,
+        typer.Option("--config", help="Rig configuration (TOML); none: the simulated rig."),
     ] = None,
-    chunk_length: Annotated[float, typer.Option()] = 60.0,
-    faults: Annotated[str | None, typer.Option()] = None,
+    data_dir: Annotated[pathlib.Path | None, typer.Option(help="[rig] data_dir.")] = None,
+    dashboard_port: Annotated[
+        int | None, typer.Option(help="[dashboard] port; 0 picks a free port.")
+    ] = None,
+    dashboard_host: Annotated[str | None, typer.Option(help="[dashboard] host.")] = None,
+    mqtt_host: Annotated[str | None, typer.Option(help="[mqtt] host.")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="[mqtt] port.")] = None,
+    trigger_file: Annotated[
+        pathlib.Path | None, typer.Option(help="[gpio] trigger_file: touch it to press.")
+    ] = None,
+    chunk_length: Annotated[float | None, typer.Option(help="[recording] chunk_length_s.")] = None,
+    faults: Annotated[str | None, typer.Option(help="[device] faults (simulated).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the device runtime until SIGINT/SIGTERM (one instance per data directory)."""
+    """Run the device runtime until SIGINT/SIGTERM (one instance per data directory).
+
+    Settings come from the config file, then OMGRAB_<SECTION>_<KEY> variables, then options.
+    """
     _logging(verbose)
-    _check_port(dashboard_port, "--dashboard-port")
-    _check_port(mqtt_port, "--mqtt-port")
-    _check_positive(chunk_length, "--chunk-length")
+    if dashboard_port is not None:
+        _check_port(dashboard_port, "--dashboard-port")
+    if mqtt_port is not None:
+        _check_port(mqtt_port, "--mqtt-port")
+    if chunk_length is not None:
+        _check_positive(chunk_length, "--chunk-length")
     _check_faults(faults)
-    _prepare_data_dir(data_dir)
-    _check_port_free(dashboard_host, dashboard_port)
-    config = config_mod.AppConfig(
-        data_dir=data_dir,
-        dashboard_port=dashboard_port,
-        dashboard_host=dashboard_host,
-        mqtt_host=mqtt_host,
-        mqtt_port=mqtt_port,
-        trigger_file=trigger_file,
-        chunk_length_s=chunk_length,
-        faults=faults,
-    )
-    device = _build_app(config)
+    options: dict[str, dict[str, Any]] = {}
+    for section, key, value in (
+        ("rig", "data_dir", data_dir),
+        ("dashboard", "port", dashboard_port),
+        ("dashboard", "host", dashboard_host),
+        ("mqtt", "host", mqtt_host),
+        ("mqtt", "port", mqtt_port),
+        ("gpio", "trigger_file", trigger_file),
+        ("recording", "chunk_length_s", chunk_length),
+        ("device", "faults", faults),
+    ):
+        if value is not None:
+            options.setdefault(section, {})[key] = (
+                str(value) if isinstance(value, pathlib.Path) else value
+            )
+    rig = _load_rig(config_file, options)
+    _prepare_data_dir(pathlib.Path(rig.rig.data_dir))
+    if rig.dashboard.enabled:
+        _check_port_free(rig.dashboard.host, rig.dashboard.port)
+    try:
+        device = rig_build.build_app(rig)
+    except (OSError, ValueError, ImportError) as exc:
+        _fail(f"cannot set up the {rig.device.type} device: {exc}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         device.start()
         console.print(
-            f"omgrab {omgrab.__version__} running (pid {os.getpid()}); "
-            f"dashboard at {device.dashboard_url}; Ctrl-C to stop",
+            f"omgrab {omgrab.__version__} running (pid {os.getpid()}, {rig.device.type} device, "
+            f"data in {rig.rig.data_dir}); dashboard at {device.dashboard_url}; Ctrl-C to stop",
             highlight=False,
         )
         stop.wait()
     finally:
         device.stop()
+
+
+def _load_rig(
+    config_file: pathlib.Path | None, options: dict[str, dict[str, Any]] | None = None
+) -> rig_config.RigConfig:
+    try:
+        return rig_config.load(config_file, overrides=options)
+    except rig_config.ConfigError as exc:
+        _fail(str(exc))
+
+
+config_app = typer.Typer(add_completion=False, help="The rig configuration file (TOML).")
+app.add_typer(config_app, name="config")
+
+
+@config_app.callback(invoke_without_command=True)
+def config(
+    print_default: Annotated[
+        bool, typer.Option("--print-default", help="Print the default file with comments.")
+    ] = False,
+    check: Annotated[
+        pathlib.Path | None,
+        typer.Option("--check", help="Validate FILE (with OMGRAB_* overrides) and say so."),
+    ] = None,
+) -> None:
+    """Print the default configuration or check a configuration file."""
+    if print_default == (check is not None):
+        raise typer.BadParameter("give exactly one of --print-default and --check FILE")
+    if print_default:
+        sys.stdout.write(rig_config.default_toml())
+        return
+    assert check is not None
+    try:
+        rig = rig_config.load(check)
+    except rig_config.ConfigError as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"omgrab: error: {problem}\n")
+        raise typer.Exit(USAGE_EXIT) from exc
+    console.print(
+        f"{check}: valid ({rig.device.type} device, data in {rig.rig.data_dir}, "
+        f"gpio {rig.gpio.backend}, battery {rig.battery.type})",
+        highlight=False,
+    )
 
 
 def _progress_table(progress: record_once.Progress, duration: float) -> rich_table.Table:

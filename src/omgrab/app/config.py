@@ -6,6 +6,8 @@ import dataclasses
 import pathlib
 import socket
 
+from omgrab import storage
+
 
 @dataclasses.dataclass
 class BatteryConfig:
@@ -38,6 +40,9 @@ class AppConfig:
         imu_rate_hz: IMU sample rate, or None for no IMU.
         rgb_preset: libx264 preset for RGB.
         rgb_bitrate: RGB bitrate in bits/s.
+        rgb_options: Extra libx264 options of the RGB stream.
+        intrinsics: Per stream name, camera intrinsics as JSON, written to the stream's
+            ``intrinsics`` tag (and so to the manifest).
         chunk_length_s: Recording chunk length.
         faults: Fault-injection spec for the simulated device (see ``omgrab.devices``).
         perception: Run the perception loop feeding the OutputManager.
@@ -48,6 +53,12 @@ class AppConfig:
         mqtt_host: MQTT broker for operator delivery, or None.
         mqtt_port: MQTT broker port.
         mqtt_topic: Topic detections are published on.
+        mqtt_username: MQTT user name, or None for anonymous.
+        mqtt_password: MQTT password.
+        mqtt_tls: Connect to the broker with TLS.
+        mqtt_ca_file: CA bundle for TLS, or None for the system's.
+        dashboard_token: Access token for the dashboard, or None (enforced by the dashboard).
+        storage_thresholds: Free-space thresholds of the recorder and the perception output.
         network_check_host: Host used for the internet reachability probe.
         network_check_port: Port used for the internet reachability probe.
         trigger_file: A file whose creation presses the button remotely, or None.
@@ -63,6 +74,8 @@ class AppConfig:
     imu_rate_hz: float | None = 100.0
     rgb_preset: str = "superfast"
     rgb_bitrate: int = 4_000_000
+    rgb_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    intrinsics: dict[str, str] = dataclasses.field(default_factory=dict)
     chunk_length_s: float = 60.0
     faults: str | None = None
     perception: bool = True
@@ -72,6 +85,14 @@ class AppConfig:
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     mqtt_topic: str = "omgrab/detections"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_tls: bool = False
+    mqtt_ca_file: str | None = None
+    dashboard_token: str | None = None
+    storage_thresholds: storage.StorageThresholds = dataclasses.field(
+        default_factory=storage.StorageThresholds
+    )
     network_check_host: str = "dns.google"
     network_check_port: int = 443
     trigger_file: pathlib.Path | None = None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import omgrab
@@ -36,7 +37,7 @@ from omgrab import devices, gpio, output, recording, storage
 from omgrab.app import config as config_mod
 from omgrab.app import dashboard, instance_lock, perception
 from omgrab.cameras import base as camera_base
-from omgrab.hardware import system_metrics
+from omgrab.hardware import ina219, system_metrics
 from omgrab.recording import recovery
 from omgrab.runtime import (
     battery_monitor,
@@ -49,6 +50,27 @@ from omgrab.runtime import (
 from omgrab.workflows import state_machine
 
 logger = logging.getLogger(__name__)
+
+
+def build_battery(
+    battery: config_mod.BatteryConfig | None,
+    bus_factory: Callable[[int], ina219.SMBusLike] | None = None,
+) -> battery_monitor.BatteryMonitor | None:
+    """The INA219 battery monitor ``battery`` describes, or None for no battery.
+
+    Args:
+        battery: The gauge's bus, address and voltage range.
+        bus_factory: Opens an I2C bus by number (tests: the INA219 twin's adapter).
+    """
+    if battery is None:
+        return None
+    return battery_monitor.BatteryMonitor(
+        i2c_bus=battery.i2c_bus,
+        i2c_addr=battery.i2c_address,
+        min_voltage=battery.min_voltage,
+        max_voltage=battery.max_voltage,
+        bus_factory=bus_factory,
+    )
 
 
 class DeviceApp:
@@ -72,7 +94,7 @@ class DeviceApp:
         config: config_mod.AppConfig,
         *,
         gpio_controller: gpio.GPIOController | None = None,
-        device: devices.SimulatedCaptureDevice | None = None,
+        device: devices.CaptureDevice | None = None,
         clock: clock_mod.DeviceClock | None = None,
         wifi_manager: wifi_connect.WifiManager | None = None,
         button_config: gpio_manager.ButtonConfig | None = None,
@@ -89,10 +111,10 @@ class DeviceApp:
             if gpio_controller is not None
             else gpio.SimulatedGPIOController(trigger_path=config.trigger_file)
         )
-        self.device = device if device is not None else self._build_device()
+        self.device: devices.CaptureDevice = device if device is not None else self._build_device()
         # One storage monitor for both halves: the recorder's floor and the frame logger's
         # ladder read the same filesystem through the same cache.
-        self.storage = storage.StorageMonitor(config.data_dir)
+        self.storage = storage.StorageMonitor(config.data_dir, thresholds=config.storage_thresholds)
         self.recovered: list[pathlib.Path] = []
         self.completed: list[pathlib.Path] = []
         self._completed_event = threading.Condition()
@@ -103,7 +125,17 @@ class DeviceApp:
         self.ndjson = output.NdjsonHub()
         sinks: list[output.OperatorSink] = [self.ndjson]
         if config.mqtt_host is not None:
-            sinks.append(output.MqttSink(config.mqtt_host, config.mqtt_port, config.mqtt_topic))
+            sinks.append(
+                output.MqttSink(
+                    config.mqtt_host,
+                    config.mqtt_port,
+                    config.mqtt_topic,
+                    username=config.mqtt_username,
+                    password=config.mqtt_password,
+                    tls=config.mqtt_tls,
+                    ca_file=config.mqtt_ca_file,
+                )
+            )
         self.output = output.OutputManager(output.OutputConfig(), sinks=sinks, monitor=self.storage)
         self.network = network_monitor.NetworkMonitor(
             network_monitor.Config(
@@ -118,7 +150,7 @@ class DeviceApp:
             config.data_dir,
             system_metrics.LinuxSystemMetrics(),
             enable_battery_monitor=battery is not None or config.battery is not None,
-            battery_monitor=battery if battery is not None else self._build_battery(),
+            battery_monitor=battery if battery is not None else build_battery(config.battery),
             status_file=config.status_file,
             devices=[self.device],
             on_status=self._on_status,
@@ -154,17 +186,6 @@ class DeviceApp:
             faults=cfg.faults,
         )
 
-    def _build_battery(self) -> battery_monitor.BatteryMonitor | None:
-        battery = self.config.battery
-        if battery is None:
-            return None
-        return battery_monitor.BatteryMonitor(
-            i2c_bus=battery.i2c_bus,
-            i2c_addr=battery.i2c_address,
-            min_voltage=battery.min_voltage,
-            max_voltage=battery.max_voltage,
-        )
-
     def _build_recorder(self) -> recording_manager.RecordingManager:
         cfg = self.config
         cameras = self.device.cameras
@@ -172,9 +193,10 @@ class DeviceApp:
         video: dict[str, recording.VideoStreamConfig] = {}
         for name, camera in cameras.items():
             size = camera.config
+            tags = {"intrinsics": cfg.intrinsics[name]} if name in cfg.intrinsics else None
             if name == "depth":
                 video[name] = recording.depth_stream_config(
-                    width=size.width, height=size.height, fps=size.fps
+                    width=size.width, height=size.height, fps=size.fps, metadata=tags
                 )
             else:
                 video[name] = recording.rgb_stream_config(
@@ -183,6 +205,8 @@ class DeviceApp:
                     fps=size.fps,
                     bitrate=cfg.rgb_bitrate,
                     preset=cfg.rgb_preset,
+                    stream_options=cfg.rgb_options,
+                    metadata=tags,
                 )
         sensors = self.device.sensors
         data = {name: recording.imu_stream_config() for name in sensors}
@@ -258,7 +282,9 @@ class DeviceApp:
         if self._dashboard is not None:
             self._dashboard.stop()
         self.output.close()
-        self.device.close()
+        close = getattr(self.device, "close", None)
+        if close is not None:
+            close()
         self.gpio.close()
         self.lock.release()
 

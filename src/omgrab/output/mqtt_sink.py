@@ -31,6 +31,8 @@ class MqttSink:
         keepalive: Keep-alive interval in seconds.
         username: Optional user name.
         password: Optional password.
+        tls: Connect with TLS (server certificate verified).
+        ca_file: CA bundle to verify the broker with; the system's when None.
         max_queued: Outgoing messages paho may hold while disconnected (QoS > 0).
         reconnect_min_s: First reconnect delay (whole seconds).
         reconnect_max_s: Longest reconnect delay (whole seconds).
@@ -49,6 +51,8 @@ class MqttSink:
         keepalive: int = 30,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
         max_queued: int = 1000,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
@@ -74,6 +78,8 @@ class MqttSink:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if tls:
+            self._client.tls_set(ca_certs=ca_file)
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         self._client.max_queued_messages_set(max_queued)
         self._client.on_connect = self._on_connect
