@@ -77,9 +77,11 @@ def _root(
 
 
 def _logging(verbose: bool) -> None:
+    # Under systemd (JOURNAL_STREAM set) the journal stamps each line itself.
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=stamp + "%(levelname)s %(name)s: %(message)s",
     )
 
 
