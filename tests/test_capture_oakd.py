@@ -1,9 +1,13 @@
-"""OakDCaptureDevice against a fake ``depthai`` module (no library, no hardware needed)."""
+"""OakDCaptureDevice on depthai 3: the pipeline, the streams and the calibration against a fake
+depthai (no device here), and the fake checked against the real ``depthai`` package."""
 
 from __future__ import annotations
 
-import collections
 import datetime
+import enum
+import inspect
+import json
+import re
 import types
 from typing import Any
 
@@ -13,245 +17,183 @@ import pytest
 
 from omgrab import cameras, devices, sensors
 from omgrab.devices import oakd_messages
+from tests import fake_depthai as fake
 
-# -- a small stand-in for the parts of the depthai v2 API the device uses ----------------------
+# -- the fake against the real library ---------------------------------------------------------
+
+# Data attributes (pybind properties) the backend reads, per class of the fake.
+DATA_ATTRIBUTES = {
+    "IMUData": ["packets"],
+    "IMUPacket": ["acceleroMeter", "gyroscope"],
+    "IMUReportAccelerometer": ["x", "y", "z"],
+    "IMUReportGyroscope": ["x", "y", "z"],
+    "node.StereoDepth": ["depth"],
+    "node.IMU": ["out"],
+}
+# Classes the backend constructs (their constructor's parameters are checked too).
+CONSTRUCTED = {"Pipeline", "Device", "DeviceInfo"}
 
 
-class _Port:
-    def __init__(self, node: _Node, name: str) -> None:
-        self.node, self.name = node, name
+def _overload_params(doc: str, name: str) -> list[list[str]]:
+    """Parameter names of each overload in a pybind11 docstring (``self`` dropped)."""
+    overloads = []
+    for line in doc.splitlines():
+        match = re.match(rf"\s*(?:\d+\.\s*)?{re.escape(name)}\((.*)\)", line)
+        if match:
+            params = re.findall(r"(\w+): ", match.group(1))
+            overloads.append([p for p in params if p != "self"])
+    return overloads
 
-    def link(self, other: _Port) -> None:
-        self.node.pipeline.links.append(
-            ((self.node.kind, self.name), (other.node.kind, other.name))
+
+def _is_subsequence(needle: list[str], haystack: list[str]) -> bool:
+    it = iter(haystack)
+    return all(any(n == h for h in it) for n in needle)
+
+
+def _fake_api() -> list[tuple[str, Any]]:
+    """(dotted real name, fake object) for every class, method and enum member of the fake."""
+    entries: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, cls: type) -> None:
+        entries.append((prefix, cls))
+        if issubclass(cls, enum.Enum):
+            entries.extend((f"{prefix}.{m}", cls[m]) for m in cls.__members__)
+            return
+        for attr, value in vars(cls).items():
+            if attr.startswith("_") and not (attr == "__init__" and prefix in CONSTRUCTED):
+                continue
+            if attr in fake.FAKE_ONLY:
+                continue
+            if inspect.isclass(value):
+                walk(f"{prefix}.{attr}", value)
+            elif callable(value) or isinstance(value, staticmethod):
+                entries.append((f"{prefix}.{attr}", value))
+        for attr in DATA_ATTRIBUTES.get(prefix, []):
+            entries.append((f"{prefix}.{attr}", None))
+
+    for name, value in vars(fake).items():
+        if name.startswith("_") or name in fake.FAKE_ONLY or not inspect.isclass(value):
+            continue
+        if value.__module__ != fake.__name__:
+            continue
+        if name == "node":
+            for sub, cls in vars(value).items():
+                if not sub.startswith("_"):
+                    walk(f"node.{sub}", cls)
+        else:
+            walk(name, value)
+    return entries
+
+
+def test_fake_depthai_matches_the_real_depthai_3_api() -> None:
+    dai = pytest.importorskip("depthai", reason="no depthai wheel installs on this machine")
+    major = int(str(dai.__version__).split(".")[0])
+    assert major == 3, f"the backend targets depthai 3, found {dai.__version__}"
+    checked = 0
+    for dotted, fake_obj in _fake_api():
+        real: Any = dai
+        for part in dotted.split("."):
+            assert hasattr(real, part), f"depthai {dai.__version__} has no {dotted}"
+            real = getattr(real, part)
+        checked += 1
+        if fake_obj is None or inspect.isclass(fake_obj) or isinstance(fake_obj, enum.Enum):
+            continue
+        function = fake_obj.__func__ if isinstance(fake_obj, staticmethod) else fake_obj
+        params = [
+            p.name
+            for p in inspect.signature(function).parameters.values()
+            if p.name != "self" and p.kind is not inspect.Parameter.POSITIONAL_ONLY
+        ]
+        method = dotted.rsplit(".", 1)[-1]
+        overloads = _overload_params(real.__doc__ or "", method)
+        assert overloads, f"no signature in the docstring of depthai {dotted}"
+        assert any(_is_subsequence(params, o) for o in overloads), (
+            f"depthai {dotted} takes none of {params} in this order: {overloads}"
         )
+    assert checked > 40
 
 
-class _Node:
-    PORTS = frozenset({"video", "out", "left", "right", "depth", "input"})
-
-    def __init__(self, pipeline: _Pipeline, kind: str) -> None:
-        self.pipeline, self.kind = pipeline, kind
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self.PORTS:
-            return _Port(self, name)
-
-        def call(*args: Any) -> None:
-            self.calls.append((name, args))
-
-        return call
+def test_the_fake_refuses_what_it_does_not_define() -> None:
+    # The backend can only use what the check above covers.
+    with pytest.raises(AttributeError):
+        fake.node.StereoDepth.setSubpixel  # type: ignore[attr-defined]  # noqa: B018
 
 
-class _Pipeline:
-    def __init__(self) -> None:
-        self.nodes: list[_Node] = []
-        self.links: list[tuple[tuple[str, str], tuple[str, str]]] = []
-
-    def create(self, node_class: type) -> _Node:
-        node = _Node(self, node_class.__name__)
-        self.nodes.append(node)
-        return node
-
-    def of(self, kind: str) -> list[_Node]:
-        return [n for n in self.nodes if n.kind == kind]
-
-
-class _Queue:
-    def __init__(self) -> None:
-        self.items: collections.deque[Any] = collections.deque()
-
-    def tryGet(self) -> Any:
-        return self.items.popleft() if self.items else None
-
-
-class _Info:
-    def __init__(self, mxid: str) -> None:
-        self.mxid = mxid
-
-    def getMxId(self) -> str:
-        return self.mxid
-
-
-class _Device:
-    available: list[_Info] = []
-    last: _Device | None = None
-
-    def __init__(self, pipeline: _Pipeline, info: _Info | None = None) -> None:
-        self.pipeline = pipeline
-        self.mxid = info.mxid if info is not None else "18443010D1"
-        self.queues: dict[str, _Queue] = {}
-        self.queue_args: list[tuple[str, int, bool]] = []
-        self.closed = False
-        _Device.last = self
-
-    @classmethod
-    def getAllAvailableDevices(cls) -> list[_Info]:
-        return list(cls.available)
-
-    def getMxId(self) -> str:
-        return self.mxid
-
-    def getOutputQueue(self, name: str, maxSize: int, blocking: bool) -> _Queue:
-        self.queue_args.append((name, maxSize, blocking))
-        return self.queues.setdefault(name, _Queue())
-
-    def isClosed(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def _fake_dai() -> types.SimpleNamespace:
-    class ColorCamera:
-        pass
-
-    class MonoCamera:
-        pass
-
-    class StereoDepth:
-        PresetMode = types.SimpleNamespace(HIGH_DENSITY="HIGH_DENSITY")
-
-    class IMU:
-        pass
-
-    class XLinkOut:
-        pass
-
-    _Device.available = []
-    _Device.last = None
-    return types.SimpleNamespace(
-        Pipeline=_Pipeline,
-        Device=_Device,
-        DeviceInfo=_Info,
-        node=types.SimpleNamespace(
-            ColorCamera=ColorCamera,
-            MonoCamera=MonoCamera,
-            StereoDepth=StereoDepth,
-            IMU=IMU,
-            XLinkOut=XLinkOut,
-        ),
-        CameraBoardSocket=types.SimpleNamespace(CAM_A="CAM_A", CAM_B="CAM_B", CAM_C="CAM_C"),
-        ColorCameraProperties=types.SimpleNamespace(
-            SensorResolution=types.SimpleNamespace(THE_800_P="800P", THE_1080_P="1080P")
-        ),
-        MonoCameraProperties=types.SimpleNamespace(
-            SensorResolution=types.SimpleNamespace(THE_400_P="400P")
-        ),
-        IMUSensor=types.SimpleNamespace(ACCELEROMETER_RAW="ACC_RAW", GYROSCOPE_RAW="GYRO_RAW"),
-    )
-
-
-class _ImgFrame:
-    def __init__(self, data: np.ndarray, seconds: float) -> None:
-        self.data, self.ts = data, datetime.timedelta(seconds=seconds)
-
-    def getCvFrame(self) -> np.ndarray:
-        return self.data
-
-    def getFrame(self) -> np.ndarray:
-        return self.data
-
-    def getTimestamp(self) -> datetime.timedelta:
-        return self.ts
-
-
-class _Report:
-    def __init__(self, x: float, y: float, z: float, seconds: float) -> None:
-        self.x, self.y, self.z = x, y, z
-        self.ts = datetime.timedelta(seconds=seconds)
-
-    def getTimestamp(self) -> datetime.timedelta:
-        return self.ts
-
-
-def _imu_data(start: float, count: int, rate: float = 100.0) -> types.SimpleNamespace:
-    packets = [
-        types.SimpleNamespace(
-            acceleroMeter=_Report(0.1, 0.2, 9.8, start + i / rate),
-            gyroscope=_Report(0.01, 0.02, 0.3, start + i / rate),
-        )
-        for i in range(count)
-    ]
-    return types.SimpleNamespace(packets=packets)
+# -- the backend against the fake --------------------------------------------------------------
 
 
 @pytest.fixture
-def dai() -> types.SimpleNamespace:
-    return _fake_dai()
+def dai() -> types.ModuleType:
+    fake.reset()
+    return fake  # type: ignore[return-value]
 
 
-# -- tests -------------------------------------------------------------------------------------
-
-
-def test_pipeline_layout(dai, manual_clock) -> None:
+def test_pipeline_layout(dai: Any, manual_clock: Any) -> None:
     device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
-    pipeline = device.build_pipeline()
-    (color,) = pipeline.of("ColorCamera")
-    assert ("setVideoSize", (1280, 800)) in color.calls
-    assert ("setBoardSocket", ("CAM_A",)) in color.calls
-    assert ("setResolution", ("800P",)) in color.calls
-    assert ("setFps", (25.0,)) in color.calls
-    left, right = pipeline.of("MonoCamera")
-    assert ("setBoardSocket", ("CAM_B",)) in left.calls
-    assert ("setBoardSocket", ("CAM_C",)) in right.calls
-    (stereo,) = pipeline.of("StereoDepth")
-    assert ("setDepthAlign", ("CAM_A",)) in stereo.calls
-    assert ("setOutputSize", (640, 400)) in stereo.calls
-    (imu,) = pipeline.of("IMU")
-    assert ("enableIMUSensor", (["ACC_RAW", "GYRO_RAW"], 100)) in imu.calls
-    outs = pipeline.of("XLinkOut")
-    assert sorted(c[1][0] for n in outs for c in n.calls if c[0] == "setStreamName") == [
-        "depth",
-        "imu",
-        "rgb",
-    ]
-    assert (("ColorCamera", "video"), ("XLinkOut", "input")) in pipeline.links
-    assert (("MonoCamera", "out"), ("StereoDepth", "left")) in pipeline.links
-    assert (("MonoCamera", "out"), ("StereoDepth", "right")) in pipeline.links
-    assert (("StereoDepth", "depth"), ("XLinkOut", "input")) in pipeline.links
-    assert (("IMU", "out"), ("XLinkOut", "input")) in pipeline.links
-
-
-def test_pipeline_without_depth_and_imu(dai, manual_clock) -> None:
-    device = devices.OakDCaptureDevice(
-        dai_module=dai,
-        clock=manual_clock,
-        depth=None,
-        imu_rate_hz=None,
-        color_resolution="THE_1080_P",
+    pipeline, outputs = device.build_pipeline(fake.Device())
+    color, left, right, stereo, imu = pipeline.nodes
+    assert (color.socket, left.socket, right.socket) == (
+        fake.CameraBoardSocket.CAM_A,
+        fake.CameraBoardSocket.CAM_B,
+        fake.CameraBoardSocket.CAM_C,
     )
-    pipeline = device.build_pipeline()
-    assert [n.kind for n in pipeline.nodes] == ["ColorCamera", "XLinkOut"]
-    assert ("setResolution", ("1080P",)) in pipeline.nodes[0].calls
+    assert color.calls == [
+        ("requestOutput", ((1280, 800),), {"type": fake.ImgFrame.Type.BGR888i, "fps": 25.0})
+    ]
+    assert left.calls == [("requestOutput", ((640, 400),), {"type": None, "fps": 25.0})]
+    assert stereo.left_in.node is left and stereo.right_in.node is right
+    assert stereo.preset is fake.node.StereoDepth.PresetMode.DEFAULT
+    assert ("setDepthAlign", (fake.CameraBoardSocket.CAM_A,), {}) in stereo.calls
+    assert ("setOutputSize", (640, 400), {}) in stereo.calls
+    assert ("setLeftRightCheck", (True,), {}) in stereo.calls
+    sensors_enabled = [fake.IMUSensor.ACCELEROMETER_RAW, fake.IMUSensor.GYROSCOPE_RAW]
+    assert ("enableIMUSensor", (sensors_enabled, 100), {}) in imu.calls
+    assert outputs["depth"] is stereo.depth and outputs["imu"] is imu.out
+    assert outputs["rgb"].node is color
+
+
+def test_pipeline_without_depth_and_imu(dai: Any, manual_clock: Any) -> None:
+    device = devices.OakDCaptureDevice(
+        dai_module=dai, clock=manual_clock, depth=None, imu_rate_hz=None
+    )
+    pipeline, outputs = device.build_pipeline(fake.Device())
+    assert [type(n).__name__ for n in pipeline.nodes] == ["_Camera"]
+    assert set(outputs) == {"rgb"}
     assert set(device.cameras) == {"rgb"} and device.sensors == {}
 
 
-def test_streams_convert_messages(dai, manual_clock) -> None:
+def _imu_data(start: float, count: int, rate: float = 100.0) -> fake.IMUData:
+    return fake.IMUData(
+        [
+            fake.IMUPacket(
+                fake.IMUReportAccelerometer(0.1, 0.2, 9.8, start + i / rate),
+                fake.IMUReportGyroscope(0.01, 0.02, 0.3, start + i / rate),
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def test_streams_convert_messages_on_the_one_clock(dai: Any, manual_clock: Any) -> None:
     mono = manual_clock.source.monotonic()
     device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
     assert isinstance(device, devices.CaptureDevice)
     assert device.device_type == devices.DeviceType.OAKD
     with device:
-        fake = _Device.last
-        assert fake is not None
+        pipeline = fake.Pipeline.last
+        assert pipeline is not None and pipeline.running
         assert device.label == "oakd-18443010D1"
-        assert sorted(fake.queue_args) == [
-            ("depth", 8, False),
-            ("imu", 8, False),
-            ("rgb", 8, False),
-        ]
+        color, _, _, stereo, imu = pipeline.nodes
+        rgb_q, depth_q, imu_q = color.outputs[0].queue, stereo.depth.queue, imu.out.queue
+        assert (rgb_q.max_size, rgb_q.blocking) == (8, False)
         assert device.connected and not device.ready  # nothing delivered yet
         bgr = np.zeros((800, 1280, 3), np.uint8)
         bgr[..., 0] = 200  # blue in BGR
-        fake.queues["rgb"].items.append(_ImgFrame(bgr, mono + 0.5))
-        depth = np.full((400, 640), 1234, np.uint16)
-        fake.queues["depth"].items.append(_ImgFrame(depth, mono + 0.52))
-        fake.queues["imu"].items.append(types.SimpleNamespace(packets=[]))  # skipped
-        fake.queues["imu"].items.append(_imu_data(mono + 0.4, 10))
-        fake.queues["imu"].items.append(_imu_data(mono + 0.5, 10))
+        rgb_q.items.append(fake.ImgFrame(bgr, mono + 0.5))
+        depth_q.items.append(fake.ImgFrame(np.full((400, 640), 1234, np.uint16), mono + 0.52))
+        imu_q.items.append(fake.IMUData([]))  # skipped
+        imu_q.items.append(_imu_data(mono + 0.4, 10))
+        imu_q.items.append(_imu_data(mono + 0.5, 10))
 
         rgb, rgb_ts = device.cameras["rgb"].get_next_frame(timeout_s=0.5)
         assert rgb.shape == (800, 1280, 3) and rgb[0, 0].tolist() == [0, 0, 200]
@@ -268,7 +210,6 @@ def test_streams_convert_messages(dai, manual_clock) -> None:
             [10.0 * i for i in range(10)]
         )
         assert item["readings"][0]["accel"] == [0.1, 0.2, 9.8]
-        assert item["readings"][0]["gyro"] == [0.01, 0.02, 0.3]
         second, _ = device.sensors["imu"].get_next_item(timeout_s=0.5)
         assert orjson.loads(second)["seq"] == 1
         assert device.ready and device.wait_until_ready(0.0)
@@ -280,40 +221,75 @@ def test_streams_convert_messages(dai, manual_clock) -> None:
         with pytest.raises(sensors.SensorDataUnavailableError, match=r"within 0\.02 s"):
             device.sensors["imu"].get_next_item(timeout_s=0.02)
 
-        fake.closed = True  # XLink link lost (cable pulled)
+        fake_device = fake.Device.opened[0]
+        fake_device.closed = True  # XLink link lost (cable pulled)
         assert not device.connected and not device.ready
         with pytest.raises(cameras.FrameUnavailableError, match="not open"):
             device.cameras["rgb"].get_next_frame(timeout_s=0.02)
-        fake.closed = False
-    assert fake.closed  # closing the device closes the depthai Device
-    assert not device.ready
+        fake_device.closed = False
+    assert fake_device.closed and not pipeline.running  # close stops and closes
     assert not device.cameras["rgb"].is_open
 
 
-def test_connected_before_open_lists_devices(dai) -> None:
+def test_failed_start_stops_and_closes_everything(dai: Any, manual_clock: Any) -> None:
+    original = fake.Pipeline.start
+
+    def failing_start(self: fake.Pipeline) -> None:
+        raise RuntimeError("X_LINK_ERROR")
+
+    fake.Pipeline.start = failing_start  # type: ignore[method-assign]
+    try:
+        device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
+        with pytest.raises(RuntimeError, match="X_LINK_ERROR"):
+            device.open()
+    finally:
+        fake.Pipeline.start = original  # type: ignore[method-assign]
+    assert all(d.closed for d in fake.Device.opened)
+    assert not device.connected
+
+
+def test_connected_before_open_lists_devices(dai: Any) -> None:
     device = devices.OakDCaptureDevice(dai_module=dai, device_id="ABC")
     assert not device.connected
-    _Device.available = [_Info("XYZ")]
+    fake.Device.available = [fake.DeviceInfo("XYZ")]
     assert not device.connected
-    _Device.available = [_Info("XYZ"), _Info("ABC")]
+    fake.Device.available = [fake.DeviceInfo("XYZ"), fake.DeviceInfo("ABC")]
     assert device.connected
     assert devices.OakDCaptureDevice(dai_module=dai).connected  # any device will do
     with device:
-        assert _Device.last is not None and _Device.last.mxid == "ABC"
+        assert fake.Device.last is not None and fake.Device.last.device_id == "ABC"
         assert device.label == "oakd-ABC"
 
 
-def test_streams_need_an_open_device(dai) -> None:
+def test_intrinsics_from_the_device_calibration_at_each_stream_size(dai: Any) -> None:
+    device = devices.OakDCaptureDevice(dai_module=dai)
+    intrinsics = device.intrinsics()  # not open: connects briefly, then closes
+    assert fake.Device.opened and all(d.closed for d in fake.Device.opened)
+    assert intrinsics["rgb"] == {
+        "fx": 800.0,
+        "fy": 800.0,
+        "cx": 640.0,
+        "cy": 400.0,
+        "width": 1280,
+        "height": 800,
+        "distortion": [0.1, -0.05, 0.0, 0.0, 0.01],
+    }
+    # Depth is aligned to CAM_A: CAM_A's intrinsics scaled to the depth size.
+    assert (intrinsics["depth"]["fx"], intrinsics["depth"]["cx"]) == (400.0, 320.0)
+    assert json.loads(json.dumps(intrinsics)) == intrinsics
+
+
+def test_streams_need_an_open_device(dai: Any) -> None:
     device = devices.OakDCaptureDevice(dai_module=dai)
     with pytest.raises(cameras.FrameUnavailableError, match="open the device first"):
         device.cameras["rgb"].open()
 
 
-def test_message_conversion_validates(manual_clock) -> None:
+def test_message_conversion_validates(manual_clock: Any) -> None:
     with pytest.raises(ValueError, match="HxWx3 uint8"):
-        oakd_messages.rgb_frame(_ImgFrame(np.zeros((4, 4), np.uint8), 1.0), manual_clock)
+        oakd_messages.rgb_frame(fake.ImgFrame(np.zeros((4, 4), np.uint8), 1.0), manual_clock)
     with pytest.raises(ValueError, match="HxW uint16"):
-        oakd_messages.depth_frame(_ImgFrame(np.zeros((4, 4), np.uint8), 1.0), manual_clock)
+        oakd_messages.depth_frame(fake.ImgFrame(np.zeros((4, 4), np.uint8), 1.0), manual_clock)
 
     class _Bad:
         def getTimestamp(self) -> float:
@@ -321,4 +297,4 @@ def test_message_conversion_validates(manual_clock) -> None:
 
     with pytest.raises(TypeError, match="timedelta"):
         oakd_messages.message_time(_Bad(), manual_clock)
-    assert oakd_messages.imu_item(types.SimpleNamespace(packets=[]), manual_clock, 0, 100) is None
+    assert oakd_messages.imu_item(fake.IMUData([]), manual_clock, 0, 100) is None

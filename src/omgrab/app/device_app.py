@@ -25,6 +25,7 @@ releases it last.
 
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 import threading
@@ -186,14 +187,28 @@ class DeviceApp:
             faults=cfg.faults,
         )
 
+    def _device_intrinsics(self) -> dict[str, Any]:
+        """Intrinsics the device reports itself (an OAK-D's calibration), or none."""
+        read = getattr(self.device, "intrinsics", None)
+        if not callable(read):
+            return {}
+        try:
+            return dict(read())
+        except Exception:
+            logger.warning("could not read the camera calibration; recording without intrinsics")
+            return {}
+
     def _build_recorder(self) -> recording_manager.RecordingManager:
         cfg = self.config
         cameras = self.device.cameras
         names = list(cameras)
+        intrinsics = dict(cfg.intrinsics)
+        for name, values in self._device_intrinsics().items():
+            intrinsics.setdefault(name, json.dumps(values, sort_keys=True))
         video: dict[str, recording.VideoStreamConfig] = {}
         for name, camera in cameras.items():
             size = camera.config
-            tags = {"intrinsics": cfg.intrinsics[name]} if name in cfg.intrinsics else None
+            tags = {"intrinsics": intrinsics[name]} if name in intrinsics else None
             if name == "depth":
                 video[name] = recording.depth_stream_config(
                     width=size.width, height=size.height, fps=size.fps, metadata=tags

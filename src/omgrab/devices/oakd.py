@@ -1,14 +1,23 @@
-"""Luxonis OAK-D capture device (optional ``oakd`` extra: ``pip install omgrab[oakd]``).
+"""Luxonis OAK-D capture device on depthai 3 (optional extra: ``pip install omgrab[oakd]``).
 
-``depthai`` (v2 API) is imported only when an ``OakDCaptureDevice`` is constructed, so the rest
-of omgrab works without it. The on-device pipeline is:
+``depthai`` (>= 3.3) is imported only when an ``OakDCaptureDevice`` is constructed, so the rest
+of omgrab works without it. The on-device pipeline (built on the opened ``dai.Device``):
 
-- ColorCamera (CAM_A) ``video`` output at the RGB size and rate -> XLinkOut ``rgb``
-- MonoCamera CAM_B + CAM_C (400p) -> StereoDepth (aligned to CAM_A, output size = depth size)
-  ``depth`` output (uint16 millimetres) -> XLinkOut ``depth``
-- IMU accelerometer + gyroscope (raw) at the IMU rate -> XLinkOut ``imu``
+- Camera CAM_A ``requestOutput((w, h), BGR888i, fps)`` -> host queue ``rgb``
+- Camera CAM_B + CAM_C ``requestOutput(400p)`` -> StereoDepth (``build(left, right)``, depth
+  aligned to CAM_A, output size = depth size) ``depth`` (uint16 millimetres) -> queue ``depth``
+- IMU accelerometer + gyroscope (raw) at the IMU rate -> queue ``imu``
 
-Host-side message conversion lives in ``omgrab.devices.oakd_messages``.
+Host queues come from ``Node.Output.createOutputQueue`` (non-blocking, oldest dropped) and the
+pipeline runs between ``Pipeline.start()`` and ``Pipeline.stop()``. Timestamps are depthai's
+host-synced ``getTimestamp()`` mapped onto the one device clock (see
+:mod:`omgrab.devices.oakd_messages`). Camera intrinsics come from the device's factory
+calibration (``Device.readCalibration()``) at each stream's output size; depth is aligned to
+CAM_A, so it has CAM_A's intrinsics at the depth size.
+
+Lifecycle and errors: ``open()`` connects, builds, attaches queues and starts the pipeline, and
+on any failure stops and closes what it started before re-raising; ``close()`` is idempotent.
+A lost XLink connection makes ``connected`` False and the streams raise ``FrameUnavailable``.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RGB = camera_base.CameraConfig(25, 1280, 800)
 DEFAULT_DEPTH = camera_base.CameraConfig(25, 640, 400)
+#: Size requested from the mono cameras feeding StereoDepth (their 400p mode).
+MONO_SIZE = (640, 400)
 _POLL_S = 0.002
 
 
@@ -155,16 +166,14 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
     """An OAK-D (RGB + aligned stereo depth + IMU) as a capture device.
 
     Args:
-        label: Device label; ``'oakd-<mxid>'`` once opened when None.
+        label: Device label; ``'oakd-<device id>'`` once opened when None.
         rgb: RGB rate and size.
         depth: Depth rate and size (aligned to RGB), or None for no depth.
         imu_rate_hz: IMU rate, or None for no IMU.
         clock: Device clock; must use the system time source for device timestamps to map
             correctly (a manual source is fine for tests with fake messages).
-        device_id: MxID (serial) of the OAK to use; the first one found when None.
+        device_id: Device id (serial) of the OAK to use; the first one found when None.
         queue_size: Host-side XLink queue depth per stream (non-blocking: oldest dropped).
-        color_resolution: Name of the ``ColorCameraProperties.SensorResolution`` member
-            (``'THE_800_P'`` for OV9782 sensors, ``'THE_1080_P'`` for IMX378 ones).
         dai_module: The ``depthai`` module; imported here when None (tests pass a fake).
 
     Raises:
@@ -181,7 +190,6 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
         *,
         device_id: str | None = None,
         queue_size: int = 8,
-        color_resolution: str = "THE_800_P",
         dai_module: Any = None,
     ) -> None:
         self._dai = dai_module if dai_module is not None else import_depthai()
@@ -192,9 +200,9 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
         self._imu_rate = imu_rate_hz
         self._device_id = device_id
         self._queue_size = queue_size
-        self._color_resolution = color_resolution
         self._lock = threading.Lock()
         self._device: Any = None
+        self._pipeline: Any = None
         self._delivered: set[str] = set()
         self._cameras: dict[str, OakDCamera] = {"rgb": OakDCamera(self, "rgb", rgb)}
         if depth is not None:
@@ -222,11 +230,11 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
 
     @property
     def connected(self) -> bool:
-        """Open: the XLink connection is up. Closed: a matching OAK is attached."""
+        """Open: the XLink connection is up and the pipeline runs. Closed: an OAK is attached."""
         with self._lock:
-            device = self._device
+            device, pipeline = self._device, self._pipeline
         if device is not None:
-            return not device.isClosed()
+            return not device.isClosed() and pipeline is not None and pipeline.isRunning()
         try:
             infos = self._dai.Device.getAllAvailableDevices()
         except Exception:
@@ -234,7 +242,7 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
             return False
         if self._device_id is None:
             return len(infos) > 0
-        return any(info.getMxId() == self._device_id for info in infos)
+        return any(info.getDeviceId() == self._device_id for info in infos)
 
     @property
     def ready(self) -> bool:
@@ -268,43 +276,32 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
         with self._lock:
             self._delivered.add(name)
 
-    def build_pipeline(self) -> Any:
-        """Build and return the depthai ``Pipeline`` for the configured streams."""
+    def build_pipeline(self, device: Any) -> tuple[Any, dict[str, Any]]:
+        """Build the depthai ``Pipeline`` on ``device``; return it and its outputs by stream."""
         dai = self._dai
-        pipeline = dai.Pipeline()
-
-        color = pipeline.create(dai.node.ColorCamera)
-        color.setBoardSocket(dai.CameraBoardSocket.CAM_A)
-        color.setResolution(
-            getattr(dai.ColorCameraProperties.SensorResolution, self._color_resolution)
-        )
-        color.setVideoSize(self._rgb.width, self._rgb.height)
-        color.setFps(float(self._rgb.fps))
-        rgb_out = pipeline.create(dai.node.XLinkOut)
-        rgb_out.setStreamName("rgb")
-        color.video.link(rgb_out.input)
-
+        socket = dai.CameraBoardSocket
+        pipeline = dai.Pipeline(device)
+        color = pipeline.create(dai.node.Camera).build(socket.CAM_A)
+        outputs = {
+            "rgb": color.requestOutput(
+                (self._rgb.width, self._rgb.height),
+                type=dai.ImgFrame.Type.BGR888i,
+                fps=float(self._rgb.fps),
+            )
+        }
         if self._depth is not None:
-            mono_resolution = dai.MonoCameraProperties.SensorResolution.THE_400_P
-            left = pipeline.create(dai.node.MonoCamera)
-            left.setBoardSocket(dai.CameraBoardSocket.CAM_B)
-            left.setResolution(mono_resolution)
-            left.setFps(float(self._depth.fps))
-            right = pipeline.create(dai.node.MonoCamera)
-            right.setBoardSocket(dai.CameraBoardSocket.CAM_C)
-            right.setResolution(mono_resolution)
-            right.setFps(float(self._depth.fps))
-            stereo = pipeline.create(dai.node.StereoDepth)
-            stereo.setDefaultProfilePreset(dai.node.StereoDepth.PresetMode.HIGH_DENSITY)
+            fps = float(self._depth.fps)
+            left = pipeline.create(dai.node.Camera).build(socket.CAM_B)
+            right = pipeline.create(dai.node.Camera).build(socket.CAM_C)
+            stereo = pipeline.create(dai.node.StereoDepth).build(
+                left.requestOutput(MONO_SIZE, fps=fps),
+                right.requestOutput(MONO_SIZE, fps=fps),
+                presetMode=dai.node.StereoDepth.PresetMode.DEFAULT,
+            )
             stereo.setLeftRightCheck(True)
-            stereo.setDepthAlign(dai.CameraBoardSocket.CAM_A)
+            stereo.setDepthAlign(socket.CAM_A)
             stereo.setOutputSize(self._depth.width, self._depth.height)
-            left.out.link(stereo.left)
-            right.out.link(stereo.right)
-            depth_out = pipeline.create(dai.node.XLinkOut)
-            depth_out.setStreamName("depth")
-            stereo.depth.link(depth_out.input)
-
+            outputs["depth"] = stereo.depth
         if self._imu_rate is not None:
             imu = pipeline.create(dai.node.IMU)
             imu.enableIMUSensor(
@@ -313,35 +310,72 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
             )
             imu.setBatchReportThreshold(10)
             imu.setMaxBatchReports(20)
-            imu_out = pipeline.create(dai.node.XLinkOut)
-            imu_out.setStreamName("imu")
-            imu.out.link(imu_out.input)
-        return pipeline
+            outputs["imu"] = imu.out
+        return pipeline, outputs
+
+    def _connect(self) -> Any:
+        dai = self._dai
+        if self._device_id is None:
+            return dai.Device()
+        return dai.Device(dai.DeviceInfo(self._device_id))
+
+    def intrinsics(self) -> dict[str, dict[str, Any]]:
+        """Camera intrinsics of each image stream from the device's calibration.
+
+        Connects briefly when the device is not open. Returns, per stream name, ``fx``,
+        ``fy``, ``cx``, ``cy`` (pixels at the stream's size), ``width``, ``height`` and
+        ``distortion`` (CAM_A's coefficients; depth is aligned to CAM_A).
+        """
+        with self._lock:
+            device = self._device
+        temporary = device is None
+        if temporary:
+            device = self._connect()
+        try:
+            calibration = device.readCalibration()
+            socket = self._dai.CameraBoardSocket.CAM_A
+            distortion = [float(v) for v in calibration.getDistortionCoefficients(socket)]
+            result = {}
+            for name, camera in self._cameras.items():
+                size = camera.config
+                matrix = calibration.getCameraIntrinsics(socket, size.width, size.height)
+                result[name] = {
+                    "fx": float(matrix[0][0]),
+                    "fy": float(matrix[1][1]),
+                    "cx": float(matrix[0][2]),
+                    "cy": float(matrix[1][2]),
+                    "width": size.width,
+                    "height": size.height,
+                    "distortion": distortion,
+                }
+            return result
+        finally:
+            if temporary:
+                device.close()
 
     def open(self) -> None:
-        """Start the pipeline on the device and attach every stream to its queue."""
+        """Connect, start the pipeline and attach every stream to its host queue."""
         with self._lock:
             if self._device is not None:
                 return
-        dai = self._dai
-        pipeline = self.build_pipeline()
-        if self._device_id is None:
-            device = dai.Device(pipeline)
-        else:
-            device = dai.Device(pipeline, dai.DeviceInfo(self._device_id))
+        device = self._connect()
+        pipeline = None
         try:
             if self._device_id is None:
-                self._device_id = str(device.getMxId())
+                self._device_id = str(device.getDeviceId())
+            pipeline, outputs = self.build_pipeline(device)
             queues = {
-                name: device.getOutputQueue(name=name, maxSize=self._queue_size, blocking=False)
+                name: outputs[name].createOutputQueue(maxSize=self._queue_size, blocking=False)
                 for name in [*self._cameras, *self._sensors]
             }
             for name, camera in self._cameras.items():
                 camera.attach(queues[name])
             for name, sensor in self._sensors.items():
                 sensor.attach(queues[name])
+            pipeline.start()
             with self._lock:
                 self._device = device
+                self._pipeline = pipeline
                 self._delivered = set()
             for camera in self._cameras.values():
                 camera.open()
@@ -352,6 +386,8 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
                 attached = self._device is device
             self.close()
             if not attached:
+                if pipeline is not None and pipeline.isRunning():
+                    pipeline.stop()
                 device.close()
             raise
         logger.info("opened %s", self.label)
@@ -366,5 +402,8 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
             sensor.attach(None)
         with self._lock:
             device, self._device = self._device, None
+            pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None and pipeline.isRunning():
+            pipeline.stop()
         if device is not None:
             device.close()

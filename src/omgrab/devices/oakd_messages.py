@@ -3,7 +3,7 @@
 Kept apart from the pipeline code so it can be tested with small stand-ins for depthai's
 ``ImgFrame`` and ``IMUData`` without the library or a device.
 
-Timestamps: depthai (v2) stamps messages with ``getTimestamp()``, a ``timedelta`` on the host's
+Timestamps: depthai 3 stamps messages with ``getTimestamp()``, a ``timedelta`` on the host's
 ``std::chrono::steady_clock`` (already synchronised from the device clock), which on Linux is
 ``CLOCK_MONOTONIC``, the same clock as ``time.monotonic()``. Those seconds are mapped through
 ``DeviceClock.to_datetime``, so OAK-D streams share the one clock with every other stream.
