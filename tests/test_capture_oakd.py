@@ -298,3 +298,19 @@ def test_message_conversion_validates(manual_clock: Any) -> None:
     with pytest.raises(TypeError, match="timedelta"):
         oakd_messages.message_time(_Bad(), manual_clock)
     assert oakd_messages.imu_item(fake.IMUData([]), manual_clock, 0, 100) is None
+
+
+def test_device_app_puts_the_oakd_calibration_into_the_stream_tags(dai: Any, tmp_path: Any) -> None:
+    from omgrab.app import config as config_mod
+    from omgrab.app import device_app
+
+    device = devices.OakDCaptureDevice(dai_module=dai)
+    config = config_mod.AppConfig(data_dir=tmp_path, perception=False)
+    app = device_app.DeviceApp(config, device=device)
+    try:
+        configs = app.recorder._stream_configs  # what each stream's writer is started with
+        rgb = json.loads(configs["rgb"].metadata["intrinsics"])
+        depth = json.loads(configs["depth"].metadata["intrinsics"])
+    finally:
+        app.stop()
+    assert (rgb["fx"], rgb["width"], depth["fx"], depth["width"]) == (800.0, 1280, 400.0, 640)
