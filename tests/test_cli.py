@@ -26,13 +26,13 @@ def test_demo_with_faults_records_merges_and_inspects(tmp_path: pathlib.Path) ->
         "demo",
         "--small",
         "--seconds",
-        "2.5",
+        "4",
         "--chunk-length",
         "1",
         "--data-dir",
         str(data),
         "--faults",
-        "stall:depth@0.5+0.6;slow:rgb@1.2+0.4=0.06",
+        "stall:depth@2+0.6;slow:rgb@2.8+0.4=0.06",
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -52,7 +52,12 @@ def test_demo_with_faults_records_merges_and_inspects(tmp_path: pathlib.Path) ->
     assert len(pts["rgb"]) > len(pts["depth"])
     inspected = omgrab("inspect", "--json", str(merged), cwd=tmp_path)
     assert inspected.returncode == 0
-    assert json.loads(inspected.stdout)["recording_id"] == merged.stem
+    summary = json.loads(inspected.stdout)
+    assert summary["recording_id"] == merged.stem
+    depth = next(t for t in summary["tracks"] if t["name"] == "depth")
+    assert depth["gaps"] >= 1 and depth["longest_gap_ms"] == max(gaps)  # the stall, measured
+    rgb = next(t for t in summary["tracks"] if t["name"] == "rgb")
+    assert rgb["frames"] == len(pts["rgb"])
 
 
 def test_bad_fault_spec_is_rejected_naming_the_token(tmp_path: pathlib.Path) -> None:
