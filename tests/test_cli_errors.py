@@ -187,3 +187,20 @@ def test_recover_good_path_and_empty_spool(tmp_path: pathlib.Path) -> None:
     (tmp_path / "spool").mkdir()
     done = omgrab_cmd("recover", str(tmp_path / "spool"), str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 0 and "nothing to recover" in done.stdout
+
+
+def test_record_with_a_config_file_records_what_it_says(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "rig.toml").write_text(
+        '[rig]\ndata_dir = "cfg"\n[recording]\nchunk_length_s = 1\n[device]\nimu_rate_hz = 0\n'
+        "[device.rgb]\nwidth = 320\nheight = 200\n[device.depth]\nenabled = false\n"
+    )
+    done = omgrab_cmd("record", "--duration", "1", "--config", "rig.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [merged] = (tmp_path / "cfg" / "recordings").glob("*.mkv")
+    summary = json.loads(omgrab_cmd("inspect", "--json", str(merged), cwd=tmp_path).stdout)
+    assert [t["name"] for t in summary["tracks"]] == ["rgb"]
+    (tmp_path / "bad.toml").write_text("[device.rgb]\nwidth = 321\n")
+    assert_user_error(
+        omgrab_cmd("record", "--duration", "1", "--config", "bad.toml", cwd=tmp_path),
+        "device.rgb.width = 321",
+    )

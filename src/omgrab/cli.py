@@ -290,10 +290,7 @@ def run(
     _prepare_data_dir(pathlib.Path(rig.rig.data_dir))
     if rig.dashboard.enabled:
         _check_port_free(rig.dashboard.host, rig.dashboard.port)
-    try:
-        device = rig_build.build_app(rig)
-    except (OSError, ValueError, ImportError) as exc:
-        _fail(f"cannot set up the {rig.device.type} device: {exc}")
+    device = _build_rig_app(rig)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -307,6 +304,13 @@ def run(
         stop.wait()
     finally:
         device.stop()
+
+
+def _build_rig_app(rig: rig_config.RigConfig, perception: bool = True) -> device_app.DeviceApp:
+    try:
+        return rig_build.build_app(rig, perception=perception)
+    except (OSError, ValueError, ImportError) as exc:
+        _fail(f"cannot set up the {rig.device.type} device: {exc}")
 
 
 def _load_rig(
@@ -369,6 +373,10 @@ def _progress_table(progress: record_once.Progress, duration: float) -> rich_tab
 @app.command()
 def record(
     duration: Annotated[float, typer.Option(help="Seconds to record.")],
+    config_file: Annotated[
+        pathlib.Path | None,
+        typer.Option("--config", help="Record with this rig's devices (TOML); no dashboard."),
+    ] = None,
     data_dir: Annotated[pathlib.Path, typer.Option()] = pathlib.Path("omgrab-data"),
     chunk_length: Annotated[float, typer.Option()] = 60.0,
     small: Annotated[bool, typer.Option(help="320x200 streams instead of 1280x800.")] = False,
@@ -378,8 +386,13 @@ def record(
     """Record once for DURATION seconds with a live progress display, then print the result."""
     _logging(verbose)
     _check_positive(duration, "--duration")
-    config = _simulated_config(data_dir, chunk_length, faults, small, perception=False)
-    device = _build_app(config)
+    if config_file is not None:
+        rig = _load_rig(config_file, {"dashboard": {"enabled": False}})
+        _prepare_data_dir(pathlib.Path(rig.rig.data_dir))
+        device = _build_rig_app(rig, perception=False)
+    else:
+        config = _simulated_config(data_dir, chunk_length, faults, small, perception=False)
+        device = _build_app(config)
     with rich_live.Live(console=console, transient=False, auto_refresh=False) as live:
 
         def show(progress: record_once.Progress) -> None:
@@ -390,6 +403,7 @@ def record(
         except record_once.RecordError as exc:
             err_console.print(f"omgrab: recording failed: {exc}", highlight=False)
             raise typer.Exit(1) from exc
+    console.print()
     _print_summary(inspect_summary.summarize(path))
 
 

@@ -146,6 +146,7 @@ def build_app(
     *,
     gpiod_module: Any = None,
     i2c_bus_factory: Callable[[int], ina219.SMBusLike] | None = None,
+    perception: bool = True,
 ) -> device_app.DeviceApp:
     """The :class:`DeviceApp` running exactly what ``rig`` says.
 
@@ -153,8 +154,10 @@ def build_app(
         rig: The validated configuration.
         gpiod_module: The ``gpiod`` module to use (tests: :class:`omgrab.gpio.GpiodTwin`).
         i2c_bus_factory: Opens an I2C bus by number (tests: the INA219 twin's bus).
+        perception: Run the perception loop (``omgrab record`` does not).
     """
     config = app_config(rig)
+    config.perception = perception
     clock = clock_mod.default_clock()
     battery = device_app.build_battery(config.battery, i2c_bus_factory)
     return device_app.DeviceApp(
