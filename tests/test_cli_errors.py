@@ -204,3 +204,16 @@ def test_record_with_a_config_file_records_what_it_says(tmp_path: pathlib.Path) 
         omgrab_cmd("record", "--duration", "1", "--config", "bad.toml", cwd=tmp_path),
         "device.rgb.width = 321",
     )
+
+
+def test_merge_from_a_read_only_spool_needs_no_lock(
+    tmp_path: pathlib.Path, short_recording: fixtures_recording.WrittenRecording
+) -> None:
+    with tmpfs.mounted_tmpfs(tmp_path, "16m") as mount:
+        copy = mount / "spool" / short_recording.directory.name
+        shutil.copytree(short_recording.directory, copy)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        (tmp_path / "out").mkdir()
+        done = omgrab_cmd("merge", str(copy), str(tmp_path / "out"), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert len(list((tmp_path / "out").glob("*.mkv"))) == 1

@@ -10,6 +10,7 @@ stderr, ``omgrab: error: ...``, and exit status 2; tracebacks are kept for bugs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -144,11 +145,17 @@ def _size(n: int) -> str:
 
 @contextlib.contextmanager
 def _spool_lock(spool: pathlib.Path) -> Iterator[None]:
+    """Hold the spool's instance lock; a read-only spool needs none (nobody can write it)."""
+    lock = instance_lock.InstanceLock(spool)
     try:
-        with instance_lock.InstanceLock(spool):
-            yield
+        lock.acquire()
     except OSError as exc:
-        _fail(f"cannot lock {spool}: {exc.strerror or exc}")
+        if exc.errno != errno.EROFS:
+            _fail(f"cannot lock {spool}: {exc.strerror or exc}")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _simulated_config(
