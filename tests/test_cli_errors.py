@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 
+import av
 import pytest
 
 import omgrab
@@ -217,3 +218,38 @@ def test_merge_from_a_read_only_spool_needs_no_lock(
         done = omgrab_cmd("merge", str(copy), str(tmp_path / "out"), cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert len(list((tmp_path / "out").glob("*.mkv"))) == 1
+
+
+def test_record_a_video_file_device_in_real_time(tmp_path: pathlib.Path) -> None:
+    video = tmp_path / "footage.mkv"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-t",
+            "1",
+            "-c:v",
+            "mjpeg",
+            str(video),
+        ],
+        check=True,
+        timeout=120,
+    )
+    (tmp_path / "rig.toml").write_text(
+        f'[rig]\ndata_dir = "vf"\n[device]\ntype = "video_file"\nsource = "{video}"\n'
+        "imu_rate_hz = 0\n[device.rgb]\nwidth = 160\nheight = 120\n"
+    )
+    done = omgrab_cmd("record", "--duration", "2", "--config", "rig.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [merged] = (tmp_path / "vf" / "recordings").glob("*.mkv")
+    summary = json.loads(omgrab_cmd("inspect", "--json", str(merged), cwd=tmp_path).stdout)
+    [rgb] = summary["tracks"]
+    # The 1 s file loops and is paced at 25 fps: about 2 s of frames, no gap at the wrap.
+    assert rgb["name"] == "rgb" and rgb["frames"] >= 35 and rgb["gaps"] == 0
+    with av.open(str(merged)) as container:
+        assert container.streams.video[0].codec_context.width == 160

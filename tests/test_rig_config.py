@@ -45,6 +45,10 @@ def problems_of(doc: dict, env: dict[str, str] | None = None) -> list[str]:
             {"device": {"type": "usb", "depth": {"enabled": True}}},
             "device.depth.enabled = true: a usb device has no depth stream",
         ),
+        (
+            {"device": {"type": "video_file", "source": "/nonexistent.mp4"}},
+            "device.source = '/nonexistent.mp4': a video_file device needs an existing file",
+        ),
         ({"device": {"calibration": "/nonexistent.json"}}, "device.calibration = '/nonexistent"),
         ({"device": {"rgb": {"width": 1281}}}, "device.rgb.width = 1281: must be an even number"),
         ({"device": {"rgb": {"height": 8}}}, "device.rgb.height = 8: must be an even number"),

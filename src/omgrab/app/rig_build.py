@@ -1,9 +1,9 @@
 """Building the device runtime a :class:`~omgrab.app.rig_config.RigConfig` describes.
 
 :func:`build_app` turns the validated file into a :class:`~omgrab.app.device_app.DeviceApp`:
-the :class:`~omgrab.app.config.AppConfig`, the capture device (simulated, USB/V4L2 camera or
-OAK-D), the GPIO controller (simulated or gpiod, with the trigger file ORed in) and the
-battery gauge (none or INA219). Hardware modules are passed in by tests (the gpiod twin, the
+the :class:`~omgrab.app.config.AppConfig`, the capture device (simulated, USB/V4L2 camera,
+video file or OAK-D), the GPIO controller (simulated or gpiod, with the trigger file ORed in)
+and the battery gauge (none or INA219). Hardware modules are passed in by tests (the gpiod twin, the
 INA219 twin); on a rig the real ones are imported when needed.
 """
 
@@ -23,6 +23,7 @@ from omgrab.app import device_app, rig_config
 from omgrab.cameras import base as camera_base
 from omgrab.cameras import calibration as calibration_mod
 from omgrab.cameras import usb as usb_camera
+from omgrab.devices import video_file as video_file_device
 from omgrab.hardware import ina219
 
 
@@ -110,6 +111,10 @@ def build_device(rig: rig_config.RigConfig, clock: clock_mod.DeviceClock) -> Any
             fourcc="MJPG" if is_v4l2 else None,
         )
         return devices.USBCaptureDevice(rig.device_label, {"rgb": camera})
+    if device.type == "video_file":
+        return video_file_device.VideoFileCaptureDevice(
+            rig.device_label, str(device.source), rgb, clock
+        )
     if device.type == "oakd":
         return devices.OakDCaptureDevice(rig.device_label, rgb, depth, imu, clock)
     return devices.SimulatedCaptureDevice(

@@ -136,10 +136,14 @@ def _depth_default() -> StreamSection:
 class DeviceSection:
     """``[device]``: the capture device."""
 
-    type: str = _field("simulated", _one_of("simulated", "usb", "oakd"), "Which device.")
+    type: str = _field(
+        "simulated", _one_of("simulated", "usb", "video_file", "oakd"), "Which device."
+    )
     label: str = _field("", doc="Device label in status and manifests (empty: <type>-0).")
     source: int | str = _field(
-        0, _CAMERA_SOURCE, "usb: index, /dev/videoN, /dev/v4l/by-id/... or a video file/FIFO."
+        0,
+        _CAMERA_SOURCE,
+        "usb: index, /dev/videoN, /dev/v4l/by-id/..., a file/FIFO; video_file: a file.",
     )
     calibration: str = _field("", doc="usb: intrinsics JSON file (fx, fy, cx, cy, ...).")
     imu_rate_hz: float = _field(100.0, _range(0, 1000, "Hz"), "simulated/oakd IMU; 0: none.")
@@ -335,13 +339,19 @@ def _cross_checks(config: RigConfig, depth_asked: bool, problems: list[str]) -> 
             problems.append(f"gpio.{key} = {line}: line already used by gpio.{lines[line]}")
         lines[line] = key
     device = config.device
-    if device.type == "usb" and device.depth.enabled:
+    if device.type in ("usb", "video_file") and device.depth.enabled:
         if depth_asked:
             problems.append(
                 f"device.depth.enabled = true: a {device.type} device has no depth stream "
                 "(allowed: false)"
             )
         device.depth = dataclasses.replace(device.depth, enabled=False)
+    if device.type == "video_file" and not (
+        isinstance(device.source, str) and pathlib.Path(device.source).is_file()
+    ):
+        problems.append(
+            f"device.source = {device.source!r}: a video_file device needs an existing file"
+        )
     for stream, codec in (("rgb", "h264"), ("depth", "ffv1")):
         value = getattr(device, stream).codec
         if value != codec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import threading
 import types
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
@@ -88,6 +89,8 @@ class StreamDevice(lifecycle.OpenCloseContext, Generic[CameraT, SensorT]):
 
     _cameras: dict[str, CameraT]
     _sensors: dict[str, SensorT]
+    _lock: threading.Lock
+    _open: bool
 
     @property
     def cameras(self) -> dict[str, camera_base.Camera]:
@@ -158,3 +161,19 @@ class StreamDevice(lifecycle.OpenCloseContext, Generic[CameraT, SensorT]):
         """Close every camera and sensor."""
         for stream in [*self._cameras.values(), *self._sensors.values()]:
             stream.close()
+
+    def _open_once(self) -> None:
+        """Open every stream under ``self._lock`` unless ``self._open`` (then set it)."""
+        with self._lock:
+            if self._open:
+                return
+            self._open_streams()
+            self._open = True
+
+    def _close_once(self) -> None:
+        """Close every stream under ``self._lock`` if ``self._open`` (then clear it)."""
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+            self._close_streams()

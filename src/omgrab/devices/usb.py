@@ -91,16 +91,8 @@ class USBCaptureDevice(base.StreamDevice[usb.USBCamera, sensor_base.Sensor]):
 
     def open(self) -> None:
         """Open every camera; on failure close the ones already opened and re-raise."""
-        with self._lock:
-            if self._open:
-                return
-            self._open_streams()
-            self._open = True
+        self._open_once()
 
     def close(self) -> None:
         """Close every camera (idempotent)."""
-        with self._lock:
-            if not self._open:
-                return
-            self._open = False
-            self._close_streams()
+        self._close_once()
