@@ -17,6 +17,7 @@ import pytest
 
 from omgrab import cameras, devices, sensors
 from omgrab.devices import oakd_messages
+from omgrab.recording import capture_gaps
 from tests import fake_depthai as fake
 
 # -- the fake against the real library ---------------------------------------------------------
@@ -314,3 +315,30 @@ def test_device_app_puts_the_oakd_calibration_into_the_stream_tags(dai: Any, tmp
     finally:
         app.stop()
     assert (rgb["fx"], rgb["width"], depth["fx"], depth["width"]) == (800.0, 1280, 400.0, 640)
+
+
+def test_camera_exposes_the_device_sequence_number(dai: Any, manual_clock: Any) -> None:
+    """Capture gap tracking uses it (omgrab.recording.capture_gaps)."""
+
+    class Numbered(fake.ImgFrame):
+        def __init__(self, data: np.ndarray, seconds: float, seq: int) -> None:
+            super().__init__(data, seconds)
+            self.seq = seq
+
+        def getSequenceNum(self) -> int:
+            return self.seq
+
+    mono = manual_clock.source.monotonic()
+    device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
+    with device:
+        pipeline = fake.Pipeline.last
+        assert pipeline is not None
+        rgb_q = pipeline.nodes[0].outputs[0].queue
+        camera = device.cameras["rgb"]
+        bgr = np.zeros((800, 1280, 3), np.uint8)
+        rgb_q.items.append(Numbered(bgr, mono + 0.5, 41))
+        rgb_q.items.append(fake.ImgFrame(bgr, mono + 0.54))
+        camera.get_next_frame(timeout_s=0.5)
+        assert capture_gaps.sequence_number(camera) == 41
+        camera.get_next_frame(timeout_s=0.5)
+        assert capture_gaps.sequence_number(camera) is None

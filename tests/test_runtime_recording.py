@@ -43,6 +43,7 @@ def make_manager(
             health_check_interval_s=0.1,
             stall_timeout_s=0.6,
             device_ready_timeout_s=2.0,
+            reconnect_timeout_s=0.5,  # a cable that stays out (tests/test_runtime_reconnect.py)
         ),
         sensors=[device.sensors["imu"]],
         sensor_stream_names=["imu"],

@@ -222,10 +222,19 @@ def _print_report(report: demo_mod.DemoReport) -> None:
         f"{report.duration_s:.2f} s, {report.chunks} chunks merged)"
     )
     console.print(f"manifest  {report.manifest}")
-    streams = rich_table.Table("track", "codec", "frames in file", "first ms", "last ms", "dropped")
+    console.print(f"stop reason: {report.stop_reason}")
+    streams = rich_table.Table(
+        "track", "codec", "frames in file", "first ms", "last ms", "dropped", "missed"
+    )
     for s in report.streams:
         streams.add_row(
-            s.name, s.codec, str(s.packets), str(s.first_ms), str(s.last_ms), str(s.dropped)
+            s.name,
+            s.codec,
+            str(s.packets),
+            str(s.first_ms),
+            str(s.last_ms),
+            str(s.dropped),
+            "?" if s.missed is None else str(s.missed),
         )
     console.print(streams)
     console.print(f"[bold green]perception output[/] {report.output_session}")

@@ -34,6 +34,7 @@ class StreamSummary:
     last_ms: int | None
     dropped: int
     out_of_order: int
+    missed: int | None = None  # lost before the writer (capture gaps); None: not reported
 
 
 @dataclasses.dataclass
@@ -56,6 +57,7 @@ class DemoReport:
     recovered: list[pathlib.Path]
     output_errors: int
     final_state: str
+    stop_reason: str | None = None
 
 
 class DemoError(RuntimeError):
@@ -128,6 +130,7 @@ def _read_back(app: device_app.DeviceApp, session: pathlib.Path, final_state: st
                 last_ms=last[i],
                 dropped=int(stats.get("frames_dropped", 0) or 0),
                 out_of_order=int(stats.get("frames_out_of_order", 0) or 0),
+                missed=stats.get("frames_missed"),
             )
         )
     frames = sorted((session / "frames").glob("*.jpg")) if session.is_dir() else []
@@ -148,6 +151,7 @@ def _read_back(app: device_app.DeviceApp, session: pathlib.Path, final_state: st
         recovered=list(app.recovered),
         output_errors=app.output.error_count,
         final_state=final_state,
+        stop_reason=manifest.get("stop_reason"),
     )
 
 

@@ -72,7 +72,11 @@ def _poll_queue(queue: Any, timeout_s: float | None, is_open: Callable[[], bool]
 
 
 class OakDCamera(camera_base.Camera):
-    """One image stream (``'rgb'`` or ``'depth'``) of an OAK-D, read from its XLink queue."""
+    """One image stream (``'rgb'`` or ``'depth'``) of an OAK-D, read from its XLink queue.
+
+    ``last_sequence_number`` is the device's frame sequence number (``getSequenceNum``) of the
+    last frame returned, so capture gap tracking counts exactly the frames the device skipped.
+    """
 
     def __init__(self, device: OakDCaptureDevice, name: str, config: camera_base.CameraConfig):
         super().__init__(config, clock=device.clock, pace=False)
@@ -80,7 +84,13 @@ class OakDCamera(camera_base.Camera):
         self._name = name
         self._queue: Any = None
         self._latest: camera_base.Frame | None = None
+        self._sequence: int | None = None
         self._convert = oakd_messages.depth_frame if name == "depth" else oakd_messages.rgb_frame
+
+    @property
+    def last_sequence_number(self) -> int | None:
+        """Device sequence number of the last frame returned (None if the message has none)."""
+        return self._sequence
 
     @property
     def name(self) -> str:
@@ -116,6 +126,8 @@ class OakDCamera(camera_base.Camera):
             )
         frame = self._convert(message, self._clock)
         self._latest = frame
+        get_sequence = getattr(message, "getSequenceNum", None)
+        self._sequence = int(get_sequence()) if callable(get_sequence) else None
         self._device._mark_delivered(self._name)
         return frame
 

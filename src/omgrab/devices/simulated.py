@@ -62,7 +62,12 @@ class _Unavailable(Exception):
 
 
 class SimulatedCamera(camera_base.Camera):
-    """A device's camera: a ``SyntheticCamera`` behind the device's fault gate."""
+    """A device's camera: a ``SyntheticCamera`` behind the device's fault gate.
+
+    Like an OAK-D's, frames carry a sequence number (``last_sequence_number``) that counts
+    exposure slots since open: a paced camera whose reader fell behind, or whose frames were
+    lost to a stall or a disconnect, skips numbers. Numbering restarts at each open.
+    """
 
     def __init__(
         self,
@@ -80,6 +85,14 @@ class SimulatedCamera(camera_base.Camera):
         self._inner = inner
         self._latest: camera_base.Frame | None = None
         self._delivered = 0
+        self._slot_origin: float | None = None
+        self._slot: int | None = None
+        self._sequence: int | None = None
+
+    @property
+    def last_sequence_number(self) -> int | None:
+        """Sequence number of the frame most recently returned (None before the first)."""
+        return self._sequence
 
     @property
     def name(self) -> str:
@@ -102,11 +115,22 @@ class SimulatedCamera(camera_base.Camera):
         return self._latest
 
     def _open(self) -> None:
+        self._slot_origin = None
+        self._slot = None
+        self._sequence = None
         self._inner.open()
 
     def _close(self) -> None:
         self._inner.close()
         self._device._wake()
+
+    def _wait_for_slot(self, timeout_s: float | None) -> None:
+        super()._wait_for_slot(timeout_s)
+        assert self._next_due is not None
+        due = self._next_due - 1.0 / self._config.fps  # the slot just taken
+        if self._slot_origin is None:
+            self._slot_origin = due
+        self._slot = round((due - self._slot_origin) * self._config.fps)
 
     def _read_frame(self, timeout_s: float | None) -> camera_base.Frame:
         deadline = self._device._deadline(timeout_s)
@@ -117,6 +141,14 @@ class SimulatedCamera(camera_base.Camera):
         frame = self._inner.get_next_frame(None)
         self._latest = frame
         self._delivered += 1
+        if self._pace and self._slot is not None:
+            # A frame the gate held back (stall, slowdown) keeps the slot it was due in; the
+            # pacing then restarts at the current slot, skipping the numbers in between.
+            if self._sequence is not None and self._slot <= self._sequence:
+                self._slot = self._sequence + 1  # never repeat a number (rounding at .5)
+            self._sequence = self._slot
+        else:
+            self._sequence = 0 if self._sequence is None else self._sequence + 1
         return frame
 
 
@@ -146,6 +178,11 @@ class SimulatedImuSensor(sensor_base.Sensor):
     def items_delivered(self) -> int:
         """Items returned since construction."""
         return self._delivered
+
+    @property
+    def nominal_period_s(self) -> float:
+        """Time between items (one batch), for capture gap detection."""
+        return self._inner.batch_period_s
 
     def _open(self) -> None:
         self._inner.open()
@@ -245,6 +282,7 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
         self._slow: dict[str, tuple[float, float]] = {}
         self._events: list[FaultEvent] = []
         self._close_event = threading.Event()
+        self._resume: tuple[float, list[faults_mod.Fault]] | None = None
         if faults is not None:
             self.schedule_faults(faults)
 
@@ -325,22 +363,45 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
         return camera.inner.render(camera.inner.frames_generated), now
 
     def open(self) -> None:
-        """Open every stream and start the fault schedule (idempotent)."""
+        """Open every stream and start the fault schedule (idempotent).
+
+        Like real hardware, the device cannot be opened while it is disconnected. A reopen
+        after a close that happened during a disconnect (a reconnect within a recording)
+        resumes the fault schedule where it was; any other open restarts it.
+
+        Raises:
+            ConnectionError: While a disconnect fault is active.
+        """
         with self._cond:
             if self._open_mono is not None:
                 return
+            self._poll_locked()
+            if self._disconnected_until is not None:
+                raise ConnectionError(f"device {self._label} is disconnected")
             self._close_event.clear()
-            self._open_mono = self._clock.monotonic()
-            self._pending = sorted(self._faults, key=lambda f: f.at_s)
+            if self._resume is not None:
+                self._open_mono, self._pending = self._resume
+                self._resume = None
+            else:
+                self._open_mono = self._clock.monotonic()
+                self._pending = sorted(self._faults, key=lambda f: f.at_s)
         self._open_streams()
         with self._cond:
             self._poll_locked()
 
     def close(self) -> None:
-        """Close every stream (idempotent); pending scheduled faults are dropped."""
+        """Close every stream (idempotent); pending scheduled faults are dropped.
+
+        Closed during a disconnect, the schedule is kept for the reopen (see ``open``).
+        """
         with self._cond:
             if self._open_mono is None:
                 return
+            self._resume = (
+                (self._open_mono, list(self._pending))
+                if self._disconnected_until is not None
+                else None
+            )
             self._open_mono = None
             self._pending = []
             self._close_event.set()
@@ -378,8 +439,9 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
         self._inject(faults_mod.Fault(faults_mod.FaultKind.DISCONNECT, duration_s=duration_s))
 
     def reconnect(self) -> None:
-        """End a disconnect now."""
+        """End a disconnect now (a later open restarts the fault schedule)."""
         with self._cond:
+            self._resume = None
             if self._disconnected_until is not None:
                 self._disconnected_until = None
                 self._record(faults_mod.FaultKind.DISCONNECT, None, "end", None)

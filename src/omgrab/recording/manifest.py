@@ -82,6 +82,11 @@ class StreamEntry:
         frames_written: Packets copied into the merged file (counted during the merge).
         frames_dropped: Items the writer dropped (stats.json), ``None`` if unknown.
         frames_out_of_order: Items the writer rejected as out of order, ``None`` if unknown.
+        frames_missed: Items lost before the writer (capture gaps, see
+            ``omgrab.recording.capture_gaps``), ``None`` if unknown (older recordings).
+        capture_gaps: The capture side's gap report: ``gaps`` (count), ``gap_total_ms``,
+            ``gap_longest_ms``, ``gap_list`` (``pts_ms``, ``duration_ms``, ``frames_missed``,
+            ``cause``), ``None`` if unknown.
         packets_discarded: Packets read from chunks but not copied by the merge.
         first_pts_ms: First pts in the merged file (ms since the recording start).
         last_pts_ms: Last pts in the merged file.
@@ -97,6 +102,8 @@ class StreamEntry:
     frames_written: int
     frames_dropped: int | None
     frames_out_of_order: int | None
+    frames_missed: int | None = None
+    capture_gaps: dict[str, Any] | None = None
     packets_discarded: int = 0
     first_pts_ms: int | None = None
     last_pts_ms: int | None = None
@@ -121,7 +128,9 @@ class Manifest:
         software_version: omgrab version that recorded (recording.json).
         merge_software_version: omgrab version that merged.
         recovered: Produced by start-up crash recovery rather than a normal stop.
-        complete: The writer finished the recording (``COMPLETE`` marker present).
+        complete: The writer finished the recording (``COMPLETE`` marker present): every item
+            handed to it up to the stop is in the file. It does not say the stop was wanted:
+            ``stop_reason`` does (``requested``/``shutdown`` or a fault).
         streams_inferred: recording.json was missing, stream kinds/configs come from the chunks.
         stats_available: stats.json was readable (otherwise dropped/out-of-order are ``None``).
         notes: Human-readable remarks about anything missing or repaired.
@@ -130,6 +139,10 @@ class Manifest:
         output_file: File name of the merged MKV (same directory as the manifest).
         output_size_bytes: Size of the merged MKV.
         schema_version: Manifest schema version.
+        stop_reason: Why the recording stopped (``omgrab.recording.stop_reason``), ``None`` for
+            recordings from versions that did not record it.
+        interruptions: Device interruptions during the recording (``reason``, ``pts_ms``,
+            ``duration_ms``, ``recovered``, ``detail``).
     """
 
     recording_id: str
@@ -152,6 +165,8 @@ class Manifest:
     output_file: str
     output_size_bytes: int
     schema_version: int = SCHEMA_VERSION
+    stop_reason: str | None = None
+    interruptions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the manifest as a JSON-ready dict (schema version first)."""

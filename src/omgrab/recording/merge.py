@@ -8,10 +8,11 @@ whatever was dropped around chunk boundaries. Nothing is re-timed by file durati
 Layout: one track per stream, video streams in recording.json order, then data streams. Track
 names come from the stream metadata ``'TITLE'`` (else the stream name); the rest of the stream
 metadata (including ``'type'``) becomes track tags, plus ``FRAMES_WRITTEN`` (packets actually
-copied), ``FRAMES_DROPPED`` and ``FRAMES_OUT_OF_ORDER`` (from stats.json, ``unknown`` if lost).
+copied), ``FRAMES_DROPPED`` and ``FRAMES_OUT_OF_ORDER`` (from stats.json, ``unknown`` if lost),
+and the capture side's ``FRAMES_MISSED`` / ``CAPTURE_GAPS`` (``capture_report``).
 Global tags: ``DATE_RECORDED`` (wall-clock time of pts 0, ISO 8601 UTC), ``RECORDING_ID``,
 ``OMGRAB_VERSION`` (recorder), ``ENCODER`` (``omgrab <version> (<libavformat>)``),
-``RECOVERED``. libavformat writes Cues, so the file is seekable.
+``RECOVERED``, ``STOP_REASON``. libavformat writes Cues, so the file is seekable.
 
 Robustness: packets are read chunk by chunk until the first read error (a crash leaves the last
 chunk unterminated and possibly cut mid-cluster); empty packets, packets without timing,
@@ -51,7 +52,8 @@ from typing import Any
 import av
 
 import omgrab
-from omgrab.recording import atomic_files, manifest, mkv_tags, spool_reader
+from omgrab.recording import atomic_files, capture_report, manifest, mkv_tags, spool_reader
+from omgrab.recording import stop_reason as stop_reason_mod
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +353,7 @@ class _Merger:
             tags["FRAMES_OUT_OF_ORDER"] = "unknown" if out_of_order is None else str(out_of_order)
             tags["FIRST_PTS_MS"] = _PENDING.format(index=stream.index, field="first")
             tags["LAST_PTS_MS"] = _PENDING.format(index=stream.index, field="last")
+            tags.update(capture_report.track_tags(spool.stats, stream.source.name))
             out_stream.metadata.clear()
             out_stream.metadata.update({"title": title, **tags})
             if stream.index == 0:
@@ -469,6 +472,7 @@ def _container_tags(spool: spool_reader.SpoolRecording, recovered: bool) -> dict
     version = recording.get("software_version")
     if isinstance(version, str):
         tags["OMGRAB_VERSION"] = version
+    tags.update(capture_report.container_tags(spool.stats, spool.complete, recovered))
     return tags
 
 
@@ -688,6 +692,8 @@ def _build_manifest(
             frames_written=s.frames,
             frames_dropped=_stat_int(stats, "frames_dropped"),
             frames_out_of_order=_stat_int(stats, "frames_out_of_order"),
+            frames_missed=capture_report.frames_missed(spool.stats, s.source.name),
+            capture_gaps=capture_report.stream_capture(spool.stats, s.source.name),
             packets_discarded=s.discarded,
             first_pts_ms=s.first_pts,
             last_pts_ms=s.last_pts,
@@ -705,7 +711,12 @@ def _build_manifest(
             frames_written=0,
             frames_dropped=_stat_int(stats, "frames_dropped"),
             frames_out_of_order=_stat_int(stats, "frames_out_of_order"),
+            frames_missed=capture_report.frames_missed(spool.stats, source.name),
+            capture_gaps=capture_report.stream_capture(spool.stats, source.name),
         )
+    reason = stop_reason_mod.for_merge(spool.stats, spool.complete, recovered)
+    if reason in stop_reason_mod.FAULT_REASONS:
+        notes.append(f"recording cut short: stop_reason {reason}")
     devices = recording.get("devices")
     version = recording.get("software_version")
     return manifest.Manifest(
@@ -728,6 +739,8 @@ def _build_manifest(
         merge_duration_s=round(elapsed, 6),
         output_file=target.name,
         output_size_bytes=target.stat().st_size,
+        stop_reason=reason,
+        interruptions=capture_report.interruptions(spool.stats),
     )
 
 

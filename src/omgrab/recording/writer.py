@@ -261,6 +261,7 @@ class ChunkedWriter:
         self._created_directory = False
         self._pending: dict[str, pending_queue.PendingQueue] = {}
         self._first_error_stream: str | None = None
+        self._stats_extension: Callable[[], Mapping[str, Any]] | None = None
 
     def _add_stream(
         self,
@@ -778,10 +779,26 @@ class ChunkedWriter:
             worker_cpu_s=stream.worker_cpu_s,
         )
 
+    def set_stats_extension(self, provider: Callable[[], Mapping[str, Any]] | None) -> None:
+        """Add ``provider()``'s top-level keys to every stats.json written (None: stop adding).
+
+        The recording session uses it for what only the capture side knows (capture gaps,
+        interruptions, stop reason). The provider runs without the writer's lock held; if it
+        raises, the error is logged and stats.json is written without its keys.
+        """
+        self._stats_extension = provider
+
     def _write_stats(self) -> bool:
         """Rewrite stats.json; False (logged) when it could not be written."""
+        extra: Mapping[str, Any] = {}
+        if self._stats_extension is not None:
+            try:
+                extra = self._stats_extension()
+            except Exception:
+                logger.exception("writer %r: stats extension failed", self._name)
         with self._lock:
             doc = {
+                **extra,
                 "updated_at": self._clock.now().isoformat(),
                 "stopped_at": self._stopped_at.isoformat() if self._stopped_at else None,
                 "streams": {

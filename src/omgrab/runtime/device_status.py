@@ -420,6 +420,7 @@ class DeviceStatusManager:
         self._network_monitor: Any = None
         self._started_mono = self._clock.monotonic()
         self._cache: dict[str, Any] | None = None
+        self._capture: dict[str, Any] = {}
         self._last_status: DeviceStatus | None = None
         self._update_count = 0
         self._source_errors = 0
@@ -627,7 +628,7 @@ class DeviceStatusManager:
             cached = self._cache
         if cached is None:
             status = self.get_status()
-            cached = status.to_dict()
+            cached = self._status_dict(status)
             cached["loop_errors"] = self.loop_errors()
             with self._lock:
                 if self._cache is None:
@@ -643,7 +644,7 @@ class DeviceStatusManager:
             The new status.
         """
         status = self.get_status()
-        as_dict = status.to_dict()
+        as_dict = self._status_dict(status)
         as_dict["loop_errors"] = self.loop_errors()
         as_dict[UPDATED_AT_KEY] = self._updated_at()
         with self._lock:
@@ -727,9 +728,50 @@ class DeviceStatusManager:
         value = getattr(state, "value", state)  # tolerate an enum
         return str(value)
 
+    def _status_dict(self, status: DeviceStatus) -> dict[str, Any]:
+        """``status.to_dict()`` plus ``recording.capture`` (see ``_capture_info``)."""
+        doc = status.to_dict()
+        with self._lock:
+            capture = dict(self._capture)
+        if isinstance(doc.get("recording"), dict) and capture:
+            doc["recording"]["capture"] = capture
+        return doc
+
+    def _capture_info(self, manager: Any) -> dict[str, Any]:
+        """Losses the active recording saw before its writer, and why the last one stopped.
+
+        ``frames_missed`` / ``gaps`` sum every stream's capture gaps (None when not recording
+        or unknown), ``streams`` has them per stream, ``last_stop_reason`` is the previous
+        recording's ``stop_reason`` (None before the first stop).
+        """
+        reason = _value(manager, "last_stop_reason")
+        info: dict[str, Any] = {
+            "frames_missed": None,
+            "gaps": None,
+            "streams": {},
+            "last_stop_reason": str(getattr(reason, "value", reason)) if reason else None,
+        }
+        session = _value(manager, "active_session")
+        stats = _value(session, "capture_stats") if session is not None else None
+        if isinstance(stats, dict):
+            streams = {
+                str(name): {
+                    "frames_missed": int(getattr(s, "frames_missed", 0)),
+                    "gaps": int(getattr(s, "gaps", 0)),
+                }
+                for name, s in stats.items()
+            }
+            info["streams"] = streams
+            info["frames_missed"] = sum(s["frames_missed"] for s in streams.values())
+            info["gaps"] = sum(s["gaps"] for s in streams.values())
+        return info
+
     def _recording_info(self, manager: Any) -> RecordingInfo | None:
         if manager is None:
             return None
+        capture = self._capture_info(manager)
+        with self._lock:
+            self._capture = capture
         snapshot = getattr(manager, "snapshot", None)
         if callable(snapshot):
             # One consistent, lock-free read (a start waiting for a device holds no lock here).

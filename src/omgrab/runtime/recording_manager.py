@@ -24,7 +24,10 @@ Threads:
 
 * caller threads (button loop, dashboard, CLI) run ``start_recording`` / ``stop_recording``;
 * one ``health-<id>`` thread per recording checks every ``health_check_interval_s`` that every
-  device is connected (a pulled cable stops the recording and fires ``on_device_unhealthy``),
+  device is connected (a disconnected device is reopened with backoff for up to
+  ``reconnect_timeout_s`` within the same recording, ``runtime.device_reconnect``; only a device
+  that stays away stops the recording, ``stop_reason`` ``device_disconnected``, and fires
+  ``on_device_unhealthy``),
   that every stream delivered within ``stall_timeout_s`` (reported, the other streams keep
   recording) and that free space stays above ``stop_free_percent`` and the room the merge needs
   (otherwise the recording is stopped cleanly and ``on_recording_error`` fires). It is joined
@@ -83,8 +86,8 @@ from omgrab.devices import base as device_base
 from omgrab.recording import config as recording_config
 from omgrab.recording import ids as recording_ids
 from omgrab.recording import merge as recording_merge
-from omgrab.recording import worker_start
-from omgrab.runtime import recording_session
+from omgrab.recording import stop_reason, worker_start
+from omgrab.runtime import device_reconnect, recording_session
 from omgrab.sensors import base as sensor_base
 
 logger = logging.getLogger(__name__)
@@ -130,6 +133,9 @@ class RecordingConfig:
         start_waits_for_stop_s: How long a start waits for the previous recording to finish
             stopping before it is refused.
         health_join_timeout_s: How long a stop waits for the health thread's current check.
+        reconnect_timeout_s: How long a disconnected device is reopened (with backoff) within
+            the same recording before the recording stops with ``device_disconnected``
+            (keyword-only).
     """
 
     device_ready_timeout_s: float = 7.5
@@ -144,9 +150,11 @@ class RecordingConfig:
     stop_timeout_s: float = 30.0
     start_waits_for_stop_s: float = 5.0
     health_join_timeout_s: float = 2.0
+    reconnect_timeout_s: float = dataclasses.field(default=5.0, kw_only=True)
 
     def __post_init__(self) -> None:
         for name in (
+            "reconnect_timeout_s",
             "device_ready_timeout_s",
             "health_check_interval_s",
             "session_join_timeout_s",
@@ -342,6 +350,7 @@ class RecordingManager:
         self._finished: dict[str, _PendingMerge] = {}
         self._error_threads: set[threading.Thread] = set()
         self._last_error: str | None = None
+        self._last_stop_reason: stop_reason.StopReason | None = None
         self._last_recording_path: pathlib.Path | None = None
         self._recent_errors: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=RECENT_ERRORS
@@ -408,6 +417,11 @@ class RecordingManager:
     def last_recording_path(self) -> pathlib.Path | None:
         """Path of the most recently merged recording, or None."""
         return self._snapshot.last_recording_path
+
+    @property
+    def last_stop_reason(self) -> stop_reason.StopReason | None:
+        """Why the most recently stopped recording stopped, or None before the first stop."""
+        return self._last_stop_reason
 
     @property
     def callback_errors(self) -> int:
@@ -530,6 +544,9 @@ class RecordingManager:
         with self._lock:
             self._shut_down = True
             self._publish_locked()
+            active = self._session
+        if active is not None:
+            active.set_stop_reason(stop_reason.StopReason.SHUTDOWN)
         self._stop(None)
         with self._lock:
             stopped = self._changed.wait_for(
@@ -739,6 +756,7 @@ class RecordingManager:
             session.recording_dir,
             self._output_dir / f"{recording_id}.mkv",
         )
+        self._last_stop_reason = session.stop_reason
         with self._lock:
             self._phase = RecorderPhase.IDLE
             self._owner_id = None
@@ -884,7 +902,14 @@ class RecordingManager:
     ) -> bool:
         """One health check; True if it stopped the recording."""
         recording_id = session.recording_id
-        problems = [f"device {d.label} disconnected" for d in self._devices if not d.connected]
+        still_away = device_reconnect.bridge(
+            session,
+            self._devices,
+            timeout_s=self._config.reconnect_timeout_s,
+            stop=stop,
+            clock=self._clock,
+        )
+        problems = [f"device {label} disconnected" for label in still_away]
         disconnected = bool(problems)
         stalled = session.stalled_streams(self._config.stall_timeout_s)
         problems += [
@@ -902,6 +927,7 @@ class RecordingManager:
                 self._publish_locked()
             if disconnected:
                 logger.error("stopping recording %s: %s", recording_id, message)
+                session.set_stop_reason(stop_reason.StopReason.DEVICE_DISCONNECTED)
                 stopped = self._stop(recording_id, wait=False)
                 if first and stopped:
                     self._report(
@@ -927,6 +953,7 @@ class RecordingManager:
         with self._lock:
             self._note_error_locked(recording_id, message)
             self._publish_locked()
+        session.set_stop_reason(stop_reason.StopReason.STORAGE_LOW)
         stopped = self._stop(recording_id, wait=False)
         if stopped:
             self._report(recorder_events.EventKind.RECORDING_ERROR, recording_id, message, True)

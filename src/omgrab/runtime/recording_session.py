@@ -5,11 +5,23 @@ and hands them to the :class:`~omgrab.recording.writer.ChunkedWriter`'s encoder 
 writer encodes them into crash-safe chunks in the spool directory. Threads never die silently:
 a capture thread that crashes records the error and fires ``on_error`` (once per session), and a
 stream that stops delivering is reported by :meth:`RecordingSession.stalled_streams`.
+
+Frames lost before the writer are counted per stream by a
+:class:`~omgrab.recording.capture_gaps.GapTracker` fed by the capture thread (gaps in capture
+timestamps over 1.5 frame intervals, or skipped device sequence numbers); device interruptions
+the manager reports (:meth:`RecordingSession.note_interruption`) relabel the gaps they cover.
+The session publishes both, and the reason it stopped (:meth:`RecordingSession.set_stop_reason`,
+first reason wins, ``requested`` when none was set), into the writer's stats.json, from where the
+merge copies them into the manifest and the MKV tags.
+
+A read that fails at once (a device closed while it is being reopened) is followed by a short
+wait, so a capture thread never spins while its source is away.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import pathlib
 import queue
@@ -19,7 +31,9 @@ from collections.abc import Callable
 from typing import Any
 
 from omgrab.cameras import base as camera_base
+from omgrab.recording import capture_gaps
 from omgrab.recording import config as recording_config
+from omgrab.recording import stop_reason as stop_reason_mod
 from omgrab.recording import writer as recording_writer
 from omgrab.sensors import base as sensor_base
 
@@ -31,6 +45,7 @@ _READ_TIMEOUT_S = 0.25
 _PUT_TIMEOUT_S = 1.0
 # A capture thread notices the stop within one read plus one put; joins wait this long at most.
 _JOIN_TIMEOUT_S = 5.0
+_UNAVAILABLE_BACKOFF_S = 0.02
 
 
 @dataclasses.dataclass
@@ -42,6 +57,8 @@ class StreamCaptureStats:
         items_captured: Items read from the source.
         items_queued: Items handed to the writer's queue.
         items_dropped: Items dropped because the writer's queue stayed full.
+        frames_missed: Items the source lost before this thread saw them (capture gaps).
+        gaps: Capture gaps seen (see ``omgrab.recording.capture_gaps``).
         timeouts: Reads that returned nothing within the read timeout.
         last_item_monotonic: Monotonic time of the last item, or None before the first.
         error: Description of the error that ended the thread, or None.
@@ -51,6 +68,8 @@ class StreamCaptureStats:
     items_captured: int = 0
     items_queued: int = 0
     items_dropped: int = 0
+    frames_missed: int = 0
+    gaps: int = 0
     timeouts: int = 0
     last_item_monotonic: float | None = None
     error: str | None = None
@@ -149,6 +168,15 @@ class RecordingSession:
         self._started_monotonic: float | None = None
         self._stopped_monotonic: float | None = None
         self._writer_stopped = threading.Event()
+        self._sources: dict[str, object] = {
+            **dict(zip(stream_names, self._cameras, strict=True)),
+            **dict(zip(sensor_stream_names, sensors, strict=True)),
+        }
+        self._gap_trackers: dict[str, capture_gaps.GapTracker] = {}
+        self._interruptions: list[dict[str, Any]] = []
+        self._stop_reason: stop_reason_mod.StopReason | None = None
+        self._resumed_monotonic: float | None = None
+        self._writer.set_stats_extension(self.capture_report)
 
     @property
     def stopped(self) -> bool:
@@ -191,6 +219,94 @@ class RecordingSession:
         with self._state_lock:
             return list(self._errors)
 
+    @property
+    def stop_reason(self) -> stop_reason_mod.StopReason | None:
+        """Why the session stopped (or will stop), None while no reason was set."""
+        with self._state_lock:
+            return self._stop_reason
+
+    def set_stop_reason(self, reason: stop_reason_mod.StopReason | str) -> bool:
+        """Record why the session stops; the first reason set wins.
+
+        Call it before :meth:`stop`; ``stop()`` without a reason records ``requested``.
+
+        Returns:
+            True if this reason was recorded, False if one was already set.
+
+        Raises:
+            ValueError: For a string that is not a ``StopReason`` value.
+        """
+        value = stop_reason_mod.StopReason(reason)
+        with self._state_lock:
+            if self._stop_reason is not None:
+                return False
+            self._stop_reason = value
+            return True
+
+    def note_interruption(
+        self,
+        reason: str,
+        started: datetime.datetime,
+        ended: datetime.datetime | None,
+        detail: str = "",
+    ) -> None:
+        """Record that the sources were interrupted (e.g. a device disconnect) in this span.
+
+        Gaps overlapping the span are reported with ``reason`` as their cause; the span itself
+        is listed under ``interruptions`` (pts and duration; ``ended`` None: not recovered).
+        An interruption is noticed late (the health check polls), so the span starts at the
+        last item any stream captured before ``started``, when that is earlier.
+        """
+        origin = self._writer.origin or started
+        with self._state_lock:
+            seen = [t.last_time for t in self._gap_trackers.values() if t.last_time is not None]
+        if seen:
+            started = min(started, max(seen))
+        entry = {
+            "reason": reason,
+            "pts_ms": round((started - origin).total_seconds() * 1000),
+            "duration_ms": (
+                None if ended is None else round((ended - started).total_seconds() * 1000)
+            ),
+            "recovered": ended is not None,
+            "detail": detail,
+        }
+        with self._state_lock:
+            self._interruptions.append(entry)
+            if ended is not None:
+                self._resumed_monotonic = time.monotonic()
+
+    def capture_report(self) -> dict[str, Any]:
+        """Return what stats.json records for the capture side.
+
+        ``stop_reason``, ``interruptions`` and per stream (``capture``) the items captured,
+        frames missed, gap count, total and longest gap and the listed gaps.
+        """
+        with self._state_lock:
+            interruptions = [dict(entry) for entry in self._interruptions]
+            reason = self._stop_reason
+
+            def relabel(gap: capture_gaps.Gap) -> str | None:
+                end = gap.pts_ms + gap.duration_ms
+                for entry in interruptions:
+                    span_end = (
+                        entry["pts_ms"] + entry["duration_ms"]
+                        if entry["duration_ms"] is not None
+                        else float("inf")
+                    )
+                    if gap.pts_ms <= span_end and entry["pts_ms"] <= end:
+                        return str(entry["reason"])
+                return None
+
+            capture = {
+                name: tracker.summary(relabel) for name, tracker in self._gap_trackers.items()
+            }
+        return {
+            "stop_reason": reason.value if reason is not None else None,
+            "interruptions": interruptions,
+            "capture": capture,
+        }
+
     def capture_stats(self) -> dict[str, StreamCaptureStats]:
         """Return a copy of every stream's capture statistics."""
         with self._state_lock:
@@ -200,7 +316,9 @@ class RecordingSession:
         """Return the streams that delivered nothing for ``stall_timeout_s`` seconds.
 
         A stream counts from the session start until its first item, so a camera that never
-        delivers is reported too. Streams whose capture thread ended with an error are included.
+        delivers is reported too, and from the end of the last interruption (a reconnected
+        device gets the full timeout to deliver again). Streams whose capture thread ended with
+        an error are included.
         """
         now = time.monotonic() if now is None else now
         started = self._started_monotonic
@@ -208,10 +326,9 @@ class RecordingSession:
             return []
         stalled = []
         with self._state_lock:
+            floor = max(started, self._resumed_monotonic or started)
             for name, stats in self._stats.items():
-                last = (
-                    stats.last_item_monotonic if stats.last_item_monotonic is not None else started
-                )
+                last = max(floor, stats.last_item_monotonic or floor)
                 if stats.error is not None or now - last >= stall_timeout_s:
                     stalled.append(name)
         return stalled
@@ -227,19 +344,29 @@ class RecordingSession:
                 raise RuntimeError(f"recording session {self._recording_id} already started")
             self._started = True
         self._writer.start()
+        origin = self._writer.origin
+        assert origin is not None  # set by start()
+        with self._state_lock:
+            for name, source in self._sources.items():
+                self._gap_trackers[name] = capture_gaps.GapTracker(_period_s(source), origin)
         self._started_monotonic = time.monotonic()
         for camera, name in zip(self._cameras, self._stream_names, strict=True):
-            self._threads.append(self._spawn(name, self._camera_reader(camera)))
+            self._threads.append(self._spawn(name, self._camera_reader(camera), camera))
         for sensor, name in zip(self._sensors, self._sensor_stream_names, strict=True):
-            self._threads.append(self._spawn(name, self._sensor_reader(sensor)))
+            self._threads.append(self._spawn(name, self._sensor_reader(sensor), sensor))
         logger.info("recording %s started with streams %s", self._recording_id, list(self._stats))
 
-    def stop(self) -> None:
+    def stop(self, reason: stop_reason_mod.StopReason | str | None = None) -> None:
         """Stop the recording session.
 
         Joins capture threads, then stops the parallel writer (which drains every queued item into
         the chunk files and closes them). Blocks until complete. Safe to call more than once.
+
+        Args:
+            reason: Why it stops, unless a reason was already set (first wins); ``requested``
+                when none was ever set.
         """
+        self.set_stop_reason(reason or stop_reason_mod.StopReason.REQUESTED)
         with self._state_lock:
             if self._stopped:
                 already = True
@@ -288,10 +415,12 @@ class RecordingSession:
 
     # -- capture threads -------------------------------------------------------------------
 
-    def _spawn(self, name: str, reader: Callable[[], tuple[Any, Any]]) -> threading.Thread:
+    def _spawn(
+        self, name: str, reader: Callable[[], tuple[Any, Any]], source: object
+    ) -> threading.Thread:
         thread = threading.Thread(
             target=self._capture_loop,
-            args=(name, reader),
+            args=(name, reader, source),
             name=f"capture-{self._recording_id}-{name}",
             daemon=True,
         )
@@ -318,20 +447,30 @@ class RecordingSession:
 
         return read
 
-    def _capture_loop(self, name: str, read: Callable[[], tuple[Any, Any]]) -> None:
+    def _capture_loop(self, name: str, read: Callable[[], tuple[Any, Any]], source: object) -> None:
         stats = self._stats[name]
+        tracker = self._gap_trackers[name]
         encoder_queue = self._writer.get_encoder_queue(name)
         try:
             while not self._stop_event.is_set():
+                began = time.monotonic()
                 try:
                     item = read()
                 except _NothingYet:
                     with self._state_lock:
                         stats.timeouts += 1
+                    if time.monotonic() - began < _UNAVAILABLE_BACKOFF_S:
+                        self._stop_event.wait(_UNAVAILABLE_BACKOFF_S)
                     continue
+                sequence = capture_gaps.sequence_number(source)
                 with self._state_lock:
                     stats.items_captured += 1
                     stats.last_item_monotonic = time.monotonic()
+                    if isinstance(item[1], datetime.datetime):
+                        gap = tracker.observe(item[1], sequence)
+                        if gap is not None:
+                            stats.frames_missed += gap.frames_missed
+                            stats.gaps += 1
                 if self._stop_event.is_set():
                     break
                 try:
@@ -348,10 +487,12 @@ class RecordingSession:
             logger.exception(message)
             with self._state_lock:
                 stats.error = message
+            self.set_stop_reason(stop_reason_mod.StopReason.CAPTURE_ERROR)
             self._report_error(message)
 
     def _handle_writer_error(self) -> None:
         detail = "; ".join(self._writer.errors) or "writer failure"
+        self.set_stop_reason(stop_reason_mod.StopReason.ENCODER_ERROR)
         self._report_error(f"writer error: {detail}")
 
     def _report_error(self, message: str) -> None:
@@ -369,6 +510,14 @@ class RecordingSession:
 
 class _NothingYet(Exception):
     """Internal: a read timed out without an item."""
+
+
+def _period_s(source: object) -> float | None:
+    """Nominal item period of a camera (1 / fps) or sensor (``nominal_period_s``), or None."""
+    if isinstance(source, camera_base.Camera):
+        return 1.0 / source.config.fps
+    period = getattr(source, "nominal_period_s", None)
+    return float(period) if isinstance(period, int | float) and period > 0 else None
 
 
 def _check_streams(
