@@ -65,6 +65,8 @@ def make_manager(
         "stall_timeout_s": 5.0,
         "device_ready_timeout_s": 2.0,
         "health_join_timeout_s": 0.5,
+        # A pulled cable stops at once here; reconnects: tests/test_runtime_reconnect.py.
+        "reconnect_timeout_s": 0.0,
     }
     settings.update(config)
     manager = recording_manager.RecordingManager(

@@ -251,3 +251,26 @@ def test_spool_of_an_older_version_has_unknown_reason_and_losses(tmp_path) -> No
     assert all(s["frames_missed"] is None for s in doc["streams"].values())
     info = probe.ffprobe(tmp_path / "out.mkv", "-show_format")
     assert info["format"]["tags"]["STOP_REASON"] == "unknown"
+
+
+def test_pacing_survives_a_reopen_during_its_wait(manual_clock) -> None:
+    """A reconnect reopens the camera while its capture thread sleeps in the pacing wait."""
+
+    class Reopened(cameras.Camera):
+        def _open(self) -> None:
+            pass
+
+        def _close(self) -> None:
+            pass
+
+        def _read_frame(self, timeout_s):
+            return None, self.clock.now()
+
+        def _sleep(self, seconds: float) -> None:
+            super()._sleep(seconds)
+            self._next_due = None  # what open() on the reconnecting thread does
+
+    camera = Reopened(cameras.CameraConfig(25, 64, 48), clock=manual_clock, pace=True)
+    with camera:
+        for _ in range(3):  # the second read waits for its slot, and is reopened meanwhile
+            camera.get_next_frame(timeout_s=1.0)

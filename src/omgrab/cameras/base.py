@@ -137,16 +137,19 @@ class Camera(lifecycle.Openable, Generic[FrameT]):
         source = self._clock.source
         period = 1.0 / self._config.fps
         now = source.monotonic()
-        if self._next_due is None or now - self._next_due > period:
+        # A local copy: an ``open()`` on another thread (a device reconnecting) may reset it.
+        due = self._next_due
+        if due is None or now - due > period:
             # First frame, or we fell more than a period behind: restart the schedule.
-            self._next_due = now
-        wait = self._next_due - now
+            due = now
+        wait = due - now
         if timeout_s is not None and wait > timeout_s:
+            self._next_due = due
             self._sleep(timeout_s)
             raise FrameUnavailableError(f"next frame is due in {wait:.3f} s > timeout {timeout_s}")
         if wait > 0:
             self._sleep(wait)
-        self._next_due += period
+        self._next_due = due + period
 
     def _sleep(self, seconds: float) -> None:
         """Sleep for pacing; real time unless the clock's source is manual."""

@@ -126,8 +126,11 @@ class SimulatedCamera(camera_base.Camera):
 
     def _wait_for_slot(self, timeout_s: float | None) -> None:
         super()._wait_for_slot(timeout_s)
-        assert self._next_due is not None
-        due = self._next_due - 1.0 / self._config.fps  # the slot just taken
+        next_due = self._next_due
+        if next_due is None:  # reopened meanwhile: number from the next slot
+            self._slot = None
+            return
+        due = next_due - 1.0 / self._config.fps  # the slot just taken
         if self._slot_origin is None:
             self._slot_origin = due
         self._slot = round((due - self._slot_origin) * self._config.fps)

@@ -119,6 +119,8 @@ def reconnect(
             result.stopped = True
             break
         delay = min(delay * 2, max_backoff_s)
+        if monotonic() >= deadline:
+            continue  # the window closed while waiting: no reopen past it
         for device in pending:
             if _is_back(device):
                 continue
@@ -149,8 +151,9 @@ def bridge(
     """Reconnect the disconnected ``devices`` within ``session``; return the labels still away.
 
     Records the interruption in the session (``note_interruption``: the gaps it covers get the
-    cause ``device_disconnected``). An empty list means the recording can go on: every device
-    is back, none was away, or ``stop`` was set (the recording is being stopped anyway).
+    cause ``device_disconnected``). ``timeout_s`` 0 disables reconnecting. An empty list means
+    the recording can go on: every device is back, none was away, or ``stop`` was set (the
+    recording is being stopped anyway).
     """
     away = [device for device in devices if not device.connected]
     if not away:
@@ -163,7 +166,10 @@ def bridge(
         timeout_s,
     )
     began = clock.now()
-    result = reconnect(away, timeout_s=timeout_s, stop=stop)
+    if timeout_s <= 0:  # reconnecting disabled
+        result = ReconnectResult(False)
+    else:
+        result = reconnect(away, timeout_s=timeout_s, stop=stop)
     detail = f"device(s) {labels}: {result.attempts} reopen attempt(s)"
     if result.errors:
         detail += f", last error {result.errors[-1]}"

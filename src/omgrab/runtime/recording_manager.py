@@ -135,7 +135,7 @@ class RecordingConfig:
         health_join_timeout_s: How long a stop waits for the health thread's current check.
         reconnect_timeout_s: How long a disconnected device is reopened (with backoff) within
             the same recording before the recording stops with ``device_disconnected``
-            (keyword-only).
+            (keyword-only; 0: no reconnect, a disconnect stops the recording at once).
     """
 
     device_ready_timeout_s: float = 7.5
@@ -153,8 +153,12 @@ class RecordingConfig:
     reconnect_timeout_s: float = dataclasses.field(default=5.0, kw_only=True)
 
     def __post_init__(self) -> None:
+        if not self.reconnect_timeout_s >= 0:
+            raise ValueError(
+                "RecordingConfig.reconnect_timeout_s must be >= 0, got "
+                f"{self.reconnect_timeout_s!r}"
+            )
         for name in (
-            "reconnect_timeout_s",
             "device_ready_timeout_s",
             "health_check_interval_s",
             "session_join_timeout_s",
@@ -756,7 +760,7 @@ class RecordingManager:
             session.recording_dir,
             self._output_dir / f"{recording_id}.mkv",
         )
-        self._last_stop_reason = session.stop_reason
+        self._last_stop_reason = getattr(session, "stop_reason", None)
         with self._lock:
             self._phase = RecorderPhase.IDLE
             self._owner_id = None
