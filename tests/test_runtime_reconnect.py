@@ -414,3 +414,34 @@ def test_capture_thread_crash_reason(tmp_path) -> None:
     stats = json.loads((session.recording_dir / "stats.json").read_text())
     assert stats["stop_reason"] == "capture_error"
     assert "driver bug" in session.errors[0]
+
+
+def test_a_device_reopened_after_the_stop_began_is_closed_again() -> None:
+    stop = threading.Event()
+
+    class Late:
+        label = "late"
+        connected = False
+        ready = False
+        is_open = True
+
+        def __enter__(self):
+            stop.set()  # the recording is stopped while this open runs
+            self.is_open = True
+            return self
+
+        def __exit__(self, *exc):
+            self.is_open = False
+
+        def wait_until_ready(self, timeout):
+            return True
+
+    device = Late()
+    result = device_reconnect.reconnect(
+        [device],  # type: ignore[list-item]
+        timeout_s=5.0,
+        stop=stop,
+        initial_backoff_s=0.001,
+    )
+    assert not result.reconnected and result.attempts == 1
+    assert not device.is_open  # the stop's own close may already have run: not left open

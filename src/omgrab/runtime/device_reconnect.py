@@ -60,6 +60,13 @@ class ReconnectResult:
     stopped: bool = False
 
 
+def _close_quietly(device: device_base.CaptureDevice) -> None:
+    try:
+        device.__exit__(None, None, None)
+    except Exception:
+        logger.exception("device %s: closing after a stopped reconnect failed", device.label)
+
+
 def _is_back(device: device_base.CaptureDevice) -> bool:
     try:
         return bool(device.connected and device.ready)
@@ -132,6 +139,11 @@ def reconnect(
                 message = f"{device.label}: {type(exc).__name__}: {exc}"
                 result.errors.append(message)
                 logger.info("reopening device failed (will retry): %s", message)
+                continue
+            if stop.is_set():
+                # The recording stopped while we reopened: its stop may already have closed the
+                # devices, so do not leave this one open behind it.
+                _close_quietly(device)
                 continue
             wait = max(0.0, min(ready_timeout_s, deadline - monotonic()))
             if device.wait_until_ready(wait):
