@@ -19,5 +19,6 @@ pytest_plugins = [
     "tests.fixtures_runtime",
     "tests.fixtures_gpio",
     "tests.fixtures_network",
+    "tests.s3_fixtures",
     "omgrab.testing.fixtures",
 ]

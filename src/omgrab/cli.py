@@ -28,7 +28,7 @@ from rich import live as rich_live
 from rich import table as rich_table
 
 import omgrab
-from omgrab import devices
+from omgrab import cli_transfer, devices
 from omgrab.app import config as config_mod
 from omgrab.app import demo as demo_mod
 from omgrab.app import (
@@ -562,6 +562,9 @@ def status(
     ]
     for line in lines:
         console.print(line, highlight=False)
+
+
+cli_transfer.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
