@@ -109,6 +109,7 @@ class TcpProxy:
         self.error_response = b""
         self.bytes_up = 0
         self.cut_after: int | None = None
+        self.corrupt_next_body = False
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = socket.socket()
@@ -191,12 +192,32 @@ class TcpProxy:
             client.shutdown(socket.SHUT_RDWR)
         client.close()
 
+    def _corrupt(self, data: bytes, state: dict[str, int]) -> bytes:
+        """Flip one byte of the first request body that passes while ``corrupt_next_body``."""
+        with self._lock:
+            if not self.corrupt_next_body:
+                return data
+            if state.get("body_at") is None:
+                end = data.find(b"\r\n\r\n")
+                if end < 0 or not data.startswith(b"PUT"):
+                    return data
+                state["body_at"] = end + 4
+            at = state.pop("body_at")
+            if at >= len(data):
+                state["body_at"] = at - len(data)
+                return data
+            self.corrupt_next_body = False
+        return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
     def _pipe(self, src: socket.socket, dst: socket.socket, upward: bool) -> None:
+        state: dict[str, int] = {}
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if upward:
+                    data = self._corrupt(data, state)
                 dst.sendall(data)
                 if upward:
                     with self._lock:

@@ -269,6 +269,29 @@ def test_full_bucket_quota_is_retried_and_nothing_is_lost(
     assert not mkv.exists()  # delete_after_upload, after verification
 
 
+def test_part_damaged_in_transit_is_rejected_by_its_checksum_and_resent(
+    s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
+) -> None:
+    bucket = _bucket(s3_server, "damaged")
+    mkv, sha = upload_factory.make_recording(tmp_path / "rec", "rec-bad", 11 * MiB, STARTED)
+    proxy = s3_fixtures.TcpProxy(s3_server.port)
+    try:
+        up = uploader.Uploader(_config(bucket, proxy.url, tmp_path), mkv.parent, environ=ENV)
+        proxy.corrupt_next_body = True
+        first = up.run_once()
+        assert not proxy.corrupt_next_body  # a byte was flipped on the wire
+        # AWS/MinIO refuse the part (BadDigest, Content-MD5); moto stores it, and the ETag
+        # check (the server's MD5 of what it received) catches it.
+        assert first["errors"] == 1
+        assert "BadDigest" in first["last_error"] or "is not its MD5" in first["last_error"]
+        assert not up.store.load("recording", "rec-bad").uploaded
+        done = up.run_once()
+    finally:
+        proxy.close()
+    assert done["uploaded_recordings"] == 1
+    assert upload_factory.sha256_of(_download(s3_server, bucket, _key("rec-bad", mkv.name))) == sha
+
+
 def test_delete_only_what_verifies_remotely_and_retention_order(
     s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
 ) -> None:
