@@ -261,7 +261,9 @@ class _RawImageHandler(_Handler):
         self._stream = stream
         self._time_base = stream.time_base
         self._pb2 = pb2
-        self._pix_fmt = stream.codec_context.pix_fmt
+        # FFV1 decodes frames in parallel (frame threads); the decoder returns them in order.
+        stream.codec_context.thread_type = "AUTO"
+        stream.codec_context.thread_count = 0
 
     def _encode(self, frames: list[Any]) -> list[tuple[int, Any]]:
         out = []
