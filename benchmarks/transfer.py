@@ -106,6 +106,8 @@ def bench_upload(work: pathlib.Path, size_mb: int, part_mb: int, rounds: int) ->
                 }
             )
             shutil.rmtree(rec)
+            for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
         return {
             "file_MB": round(size_mb * MiB / 1e6, 1),
             "part_MiB": part_mb,

@@ -64,7 +64,7 @@ class MotoServer:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.kill()
-            self.proc.wait(10)
+            self.proc.wait(120)
             self.proc = None
 
     def client(self, url: str | None = None, **kw: Any) -> Any:

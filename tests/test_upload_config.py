@@ -45,7 +45,7 @@ def test_credentials_from_env_or_private_file(tmp_path: pathlib.Path) -> None:
     path.write_text(json.dumps({"access_key_id": "FK", "secret_access_key": "FS"}))
     path.chmod(0o644)
     file_cfg = config.UploadConfig(bucket="b", credentials_file=path)
-    with pytest.raises(config.UploadConfigError, match="mode 0644.*chmod 600"):
+    with pytest.raises(config.UploadConfigError, match=r"mode 0644.*chmod 600"):
         config.load_credentials(file_cfg, {})
     path.chmod(0o600)
     assert config.load_credentials(file_cfg, {}).access_key_id == "FK"

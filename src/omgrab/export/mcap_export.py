@@ -423,6 +423,14 @@ def _write(
             schema_ids[name] = writer.register_schema(name=name, encoding=encoding, data=data)
         return schema_ids[name]
 
+    def protobuf_channel(topic: str, message_class: Any, metadata: dict[str, str]) -> int:
+        sid = schema(
+            message_class.DESCRIPTOR.full_name,
+            "protobuf",
+            _file_descriptor_set(message_class, descriptor_pb2),
+        )
+        return int(writer.register_channel(topic, "protobuf", sid, metadata))
+
     handlers: dict[int, _Handler] = {}
     for stream in container.streams:
         name = _stream_name(stream)
@@ -431,20 +439,10 @@ def _write(
         meta = {k.upper(): str(v) for k, v in stream.metadata.items()}
         channel_meta = {"stream": name, "codec": str(codec), "type": meta.get("TYPE", "")}
         if stream.type == "video" and codec == "h264":
-            sid = schema(
-                "foxglove.CompressedVideo",
-                "protobuf",
-                _file_descriptor_set(video_pb2.CompressedVideo, descriptor_pb2),
-            )
-            cid = writer.register_channel(topic, "protobuf", sid, channel_meta)
+            cid = protobuf_channel(topic, video_pb2.CompressedVideo, channel_meta)
             handlers[stream.index] = _H264Handler(name, cid, stream, video_pb2)
         elif stream.type == "video" and stream.codec_context.pix_fmt in ("gray16le", "gray16be"):
-            sid = schema(
-                "foxglove.RawImage",
-                "protobuf",
-                _file_descriptor_set(image_pb2.RawImage, descriptor_pb2),
-            )
-            cid = writer.register_channel(topic, "protobuf", sid, channel_meta)
+            cid = protobuf_channel(topic, image_pb2.RawImage, channel_meta)
             handlers[stream.index] = _RawImageHandler(name, cid, stream, image_pb2)
         elif stream.type in ("subtitle", "data"):
             doc = IMU_BATCH_SCHEMA if meta.get("TYPE") == "imu" else GENERIC_DATA_SCHEMA

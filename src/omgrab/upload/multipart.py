@@ -225,10 +225,11 @@ def upload_file(
         return transfer
     path = pathlib.Path(state.path)
     _check_unchanged(path, state)
+    job = _Job(client, bucket, state, path, save, pacer, should_continue, on_part, transfer)
     if not state.multipart:
-        _put_single(client, bucket, state, path, pacer, should_continue, on_part, transfer)
+        _put_single(job)
     else:
-        _put_multipart(client, bucket, state, save, path, pacer, should_continue, on_part, transfer)
+        _put_multipart(job)
         if state.done:
             save(state)
             return transfer
@@ -244,29 +245,49 @@ def upload_file(
     return transfer
 
 
-def _put_single(
-    client: Any,
-    bucket: str,
-    state: FileState,
-    path: pathlib.Path,
-    pacer: pacing.Pacer | None,
-    should_continue: Callable[[], bool],
-    on_part: Callable[[int, bool], None],
-    transfer: Transfer,
-) -> None:
+@dataclasses.dataclass
+class _Job:
+    """Everything one :func:`upload_file` call works with."""
+
+    client: Any
+    bucket: str
+    state: FileState
+    path: pathlib.Path
+    save: Callable[[FileState], None]
+    pacer: pacing.Pacer | None
+    should_continue: Callable[[], bool]
+    on_part: Callable[[int, bool], None]
+    transfer: Transfer
+
+    def before_send(self, nbytes: int) -> None:
+        """Pause if asked to, then wait for the bandwidth limit."""
+        if not self.should_continue():
+            self.save(self.state)
+            raise Paused(str(self.path))
+        if self.pacer is not None:
+            self.pacer.take(nbytes)
+
+    def confirmed(self, nbytes: int, sent: bool) -> None:
+        """Count a part the server holds (sent now or found there)."""
+        if sent:
+            self.transfer.parts_sent += 1
+            self.transfer.bytes_sent += nbytes
+        else:
+            self.transfer.parts_skipped += 1
+        self.on_part(nbytes, sent)
+
+
+def _put_single(job: _Job) -> None:
+    client, bucket, state, path = job.client, job.bucket, job.state, job.path
     data = path.read_bytes()
     if len(data) != state.size:
         raise FileChanged(f"{path} changed while being uploaded")
     digest = hashlib.md5(data, usedforsecurity=False)
     state.part_md5 = {"1": digest.hexdigest()}
     if remote_matches(client, bucket, state):
-        transfer.parts_skipped += 1
-        on_part(len(data), False)
+        job.confirmed(len(data), sent=False)
         return
-    if not should_continue():
-        raise Paused(str(path))
-    if pacer is not None:
-        pacer.take(len(data))
+    job.before_send(len(data))
     response = client.put_object(
         Bucket=bucket,
         Key=state.key,
@@ -276,22 +297,11 @@ def _put_single(
     )
     if _strip(response.get("ETag")) != digest.hexdigest():
         raise UploadIntegrityError(f"s3://{bucket}/{state.key}: ETag mismatch after PUT")
-    transfer.parts_sent += 1
-    transfer.bytes_sent += len(data)
-    on_part(len(data), True)
+    job.confirmed(len(data), sent=True)
 
 
-def _put_multipart(
-    client: Any,
-    bucket: str,
-    state: FileState,
-    save: Callable[[FileState], None],
-    path: pathlib.Path,
-    pacer: pacing.Pacer | None,
-    should_continue: Callable[[], bool],
-    on_part: Callable[[int, bool], None],
-    transfer: Transfer,
-) -> None:
+def _put_multipart(job: _Job) -> None:
+    client, bucket, state, path, save = job.client, job.bucket, job.state, job.path, job.save
     held: dict[int, str] = {}
     if state.upload_id is not None:
         listed = _list_parts(client, bucket, state)
@@ -301,10 +311,10 @@ def _put_multipart(
                 state.etag = state.expected_etag()
                 state.done = True
                 state.upload_id = None
-                on_part(state.size, False)
+                job.on_part(state.size, False)
                 return
             state.upload_id = None
-            transfer.restarted = True
+            job.transfer.restarted = True
         else:
             held = listed
     if state.upload_id is None:
@@ -318,20 +328,13 @@ def _put_multipart(
         if len(data) != min(state.part_size, state.size - (number - 1) * state.part_size):
             raise FileChanged(f"{path} changed while being uploaded")
         md5 = state.part_md5.get(str(number))
-        digest = None
         if md5 is None:
-            digest = hashlib.md5(data, usedforsecurity=False)
-            md5 = digest.hexdigest()
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
             state.part_md5[str(number)] = md5
         if held.get(number) == md5:
-            transfer.parts_skipped += 1
-            on_part(len(data), False)
+            job.confirmed(len(data), sent=False)
             continue
-        if not should_continue():
-            save(state)
-            raise Paused(str(path))
-        if pacer is not None:
-            pacer.take(len(data))
+        job.before_send(len(data))
         response = client.upload_part(
             Bucket=bucket,
             Key=state.key,
@@ -345,10 +348,8 @@ def _put_multipart(
                 f"s3://{bucket}/{state.key}: part {number} ETag {response.get('ETag')} is not "
                 f"its MD5 {md5}"
             )
-        transfer.parts_sent += 1
-        transfer.bytes_sent += len(data)
         save(state)
-        on_part(len(data), True)
+        job.confirmed(len(data), sent=True)
     _check_unchanged(path, state)
     client.complete_multipart_upload(
         Bucket=bucket,
