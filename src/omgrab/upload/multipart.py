@@ -5,13 +5,15 @@ Each part is sent with ``Content-MD5``, so the server rejects a part damaged in 
 ETag it returns (the part's MD5) is checked against the local MD5. Files no larger than one part
 go in one ``PutObject`` with ``Content-MD5``.
 
-Resume: :class:`FileState` (kept on disk by the caller through ``save``) holds the multipart
-``upload_id`` and the MD5 of every part computed so far. After a network loss, a reboot or a
-SIGKILL, :func:`upload_file` asks the server which parts it already holds (``ListParts``) and
-sends only those whose ETag does not match the local MD5; so a part acknowledged by the server
-is never sent again, even if the process died before recording it. If the server no longer
-knows the upload (``NoSuchUpload``: it was completed, aborted or the server lost its state), the
-object is checked first (it may be complete already) and otherwise the upload starts over.
+Resume: :class:`FileState` (kept on disk by the caller: durably through ``save`` when the
+multipart upload is created; through ``save_progress``, which need not fsync, after each part)
+holds the multipart ``upload_id`` and the MD5 of every part computed so far. After a network
+loss, a reboot or a SIGKILL, :func:`upload_file` asks the server which parts it already holds
+(``ListParts``) and sends only those whose ETag does not match the local MD5; so a part
+acknowledged by the server is never sent again, even if the process died before recording it.
+If the server no longer knows the upload (``NoSuchUpload``: it was completed, aborted or the
+server lost its state), the object is checked first (it may be complete already) and otherwise
+the upload starts over.
 
 Integrity: an upload counts as done only when ``HeadObject`` reports the local size and the
 ETag S3 derives from the parts (MD5 of the concatenated part MD5s, ``-<parts>``), i.e. the
@@ -199,6 +201,7 @@ def upload_file(
     pacer: pacing.Pacer | None = None,
     should_continue: Callable[[], bool] = lambda: True,
     on_part: Callable[[int, bool], None] = lambda n, sent: None,
+    save_progress: Callable[[FileState], None] | None = None,
 ) -> Transfer:
     """Upload (or finish uploading) ``state.path`` to ``state.key`` and verify it.
 
@@ -206,7 +209,11 @@ def upload_file(
         client: A boto3 S3 client.
         bucket: Target bucket.
         state: The file's upload state; updated in place.
-        save: Persists ``state``; called whenever it changes.
+        save: Persists ``state`` durably; called when a multipart upload is created (losing
+            its id would orphan the parts already sent) and when paused.
+        save_progress: Persists ``state`` after each part and when the file is done (default
+            ``save``). It need not be durable: resume trusts the server (``ListParts``, and a
+            ``HeadObject`` that verifies an upload completed before the crash).
         pacer: Bandwidth limit applied before each part.
         should_continue: Checked before each part; ``False`` raises :class:`Paused`.
         on_part: Called as each part is confirmed: its payload size, and whether it was sent
@@ -225,13 +232,24 @@ def upload_file(
         return transfer
     path = pathlib.Path(state.path)
     _check_unchanged(path, state)
-    job = _Job(client, bucket, state, path, save, pacer, should_continue, on_part, transfer)
+    job = _Job(
+        client,
+        bucket,
+        state,
+        path,
+        save,
+        save_progress or save,
+        pacer,
+        should_continue,
+        on_part,
+        transfer,
+    )
     if not state.multipart:
         _put_single(job)
     else:
         _put_multipart(job)
         if state.done:
-            save(state)
+            job.save_progress(state)
             return transfer
     if not remote_matches(client, bucket, state):
         raise UploadIntegrityError(
@@ -241,7 +259,7 @@ def upload_file(
     state.etag = state.expected_etag()
     state.done = True
     state.upload_id = None
-    save(state)
+    job.save_progress(state)
     return transfer
 
 
@@ -254,6 +272,7 @@ class _Job:
     state: FileState
     path: pathlib.Path
     save: Callable[[FileState], None]
+    save_progress: Callable[[FileState], None]
     pacer: pacing.Pacer | None
     should_continue: Callable[[], bool]
     on_part: Callable[[int, bool], None]
@@ -348,7 +367,7 @@ def _put_multipart(job: _Job) -> None:
                 f"s3://{bucket}/{state.key}: part {number} ETag {response.get('ETag')} is not "
                 f"its MD5 {md5}"
             )
-        save(state)
+        job.save_progress(state)
         job.confirmed(len(data), sent=True)
     _check_unchanged(path, state)
     client.complete_multipart_upload(

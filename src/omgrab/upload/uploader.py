@@ -349,7 +349,7 @@ class Uploader:
                     {DEVICE_METADATA_KEY: self.config.device_id},
                 )
                 state.files[rel] = fs
-                self.store.save(state)
+                self.store.save(state, durable=False)
             total += fs.size
             self._set(current={"unit": unit.name, "file": rel, "done_bytes": 0, "size": fs.size})
             began = self._clock()
@@ -372,6 +372,7 @@ class Uploader:
                     self.config.bucket,
                     fs,
                     save=lambda _fs: self.store.save(state),
+                    save_progress=lambda _fs: self.store.save(state, durable=False),
                     pacer=self._pacer,
                     should_continue=lambda: self._gate() is None,
                     on_part=on_part,
