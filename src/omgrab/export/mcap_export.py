@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 
 import av
 
+from omgrab.recording import atomic_files
 from omgrab.recording import manifest as manifest_mod
 
 MANIFEST_METADATA_NAME = "omgrab.manifest"
@@ -381,6 +382,7 @@ def export_mcap(
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(partial, target)
+        atomic_files.fsync_path(target.parent)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
