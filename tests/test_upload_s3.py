@@ -313,9 +313,18 @@ def test_delete_only_what_verifies_remotely_and_retention_order(
     client.delete_object(Bucket=bucket, Key=_key("rec-new", new.with_suffix(".json").name))
     assert not up.delete_if_uploaded(new)
     assert new.exists()
-    # A local file that changed after its upload is not deleted either.
+    # A recording never uploaded is not deleted.
     unuploaded, _ = upload_factory.make_recording(tmp_path / "other", "rec-x", 100, STARTED)
     assert not up.delete_if_uploaded(unuploaded)
+    # A local file that changed after its upload is not deleted either.
+    touched, _ = upload_factory.make_recording(
+        rec, "rec-touched", 100, STARTED + datetime.timedelta(hours=2), seed=3
+    )
+    assert up.run_once()["uploaded_recordings"] == 3
+    with touched.open("ab") as f:
+        f.write(b"late bytes")
+    assert not up.delete_if_uploaded(touched)
+    assert touched.exists()
     client.put_object(Bucket=bucket, Key=_key("rec-old", old.name), Body=old.read_bytes())
     # Single PUT vs multipart ETag differ; re-upload the way the uploader did.
     state = up.store.load("recording", "rec-old")
@@ -324,7 +333,7 @@ def test_delete_only_what_verifies_remotely_and_retention_order(
     multipart.upload_file(client, bucket, fs, save=lambda _s: None)
     assert up.delete_if_uploaded(old)
     assert not old.exists() and not old.with_suffix(".json").exists()
-    assert up.retention_candidates() == [new]
+    assert up.retention_candidates() == [new, touched]
 
 
 def test_gates_pause_and_progress_reports_backlog(
