@@ -176,3 +176,17 @@ def test_cli_export(merged: pathlib.Path, tmp_path: pathlib.Path) -> None:
     assert missing.returncode == 2
     assert len(missing.stderr.strip().splitlines()) == 1
     assert "Traceback" not in missing.stderr
+
+
+def test_cli_names_the_missing_extra(merged: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    code = (
+        "import sys; sys.modules['mcap'] = None; from omgrab import cli; "
+        f"sys.argv = ['omgrab', 'export', {str(merged)!r}, '-o', {str(tmp_path / 'x.mcap')!r}]; "
+        "cli.main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "omgrab export: error: the 'mcap' package is missing; install it with "
+        "pip install 'omgrab[export]'"
+    )

@@ -13,7 +13,7 @@ from omgrab.upload import config, pacing
 
 def test_from_mapping_names_what_is_wrong(tmp_path: pathlib.Path) -> None:
     cfg = config.UploadConfig.from_mapping(
-        {"bucket": "b1", "device_id": "rig-3", "state_dir": str(tmp_path), "max_bandwidth": 10}
+        {"bucket": "bk1", "device_id": "rig-3", "state_dir": str(tmp_path), "max_bandwidth": 10}
     )
     assert cfg.state_dir == tmp_path and cfg.max_bandwidth == 10
     started = datetime.datetime(2026, 11, 30, 23, 30, tzinfo=datetime.UTC)
@@ -21,21 +21,22 @@ def test_from_mapping_names_what_is_wrong(tmp_path: pathlib.Path) -> None:
     assert cfg.key_prefix(None) == "rig-3/undated"
     for mapping, message in (
         ({}, "upload.bucket is required"),
-        ({"bucket": "b", "bucke": "x"}, "unknown upload setting 'bucke'"),
-        ({"bucket": "b", "part_size": 1024}, "upload.part_size must be an integer >= 5242880"),
-        ({"bucket": "b", "only_on_wifi": "yes"}, "upload.only_on_wifi must be true or false"),
-        ({"bucket": "b", "endpoint_url": "minio:9000"}, "must start with http"),
-        ({"bucket": "b", "prefix": "{host}/x"}, "may only use"),
-        ({"bucket": "b", "max_bandwidth": 0}, "max_bandwidth must be a positive"),
-        ({"bucket": "b", "retry_max_s": True}, "retry_max_s must be a positive"),
+        ({"bucket": "bkt", "bucke": "x"}, "unknown upload setting 'bucke'"),
+        ({"bucket": "bkt", "part_size": 1024}, "upload.part_size must be an integer >= 5242880"),
+        ({"bucket": "bkt", "only_on_wifi": "yes"}, "upload.only_on_wifi must be true or false"),
+        ({"bucket": "bkt", "endpoint_url": "minio:9000"}, "must start with http"),
+        ({"bucket": "bkt", "prefix": "{host}/x"}, "may only use"),
+        ({"bucket": "bkt", "max_bandwidth": 0}, "max_bandwidth must be a positive"),
+        ({"bucket": "bkt", "retry_max_s": True}, "retry_max_s must be a positive"),
         ({"bucket": 3}, "upload.bucket must be a string"),
+        ({"bucket": "ab"}, "3 to 63 characters"),
     ):
         with pytest.raises(config.UploadConfigError, match=message):
             config.UploadConfig.from_mapping(mapping)
 
 
 def test_credentials_from_env_or_private_file(tmp_path: pathlib.Path) -> None:
-    cfg = config.UploadConfig(bucket="b")
+    cfg = config.UploadConfig(bucket="bkt")
     creds = config.load_credentials(cfg, {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"})
     assert (creds.access_key_id, creds.secret_access_key, creds.session_token) == ("AK", "SK", None)
     assert "SK" not in repr(creds)
@@ -44,7 +45,7 @@ def test_credentials_from_env_or_private_file(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "s3.json"
     path.write_text(json.dumps({"access_key_id": "FK", "secret_access_key": "FS"}))
     path.chmod(0o644)
-    file_cfg = config.UploadConfig(bucket="b", credentials_file=path)
+    file_cfg = config.UploadConfig(bucket="bkt", credentials_file=path)
     with pytest.raises(config.UploadConfigError, match=r"mode 0644.*chmod 600"):
         config.load_credentials(file_cfg, {})
     path.chmod(0o600)
@@ -52,7 +53,7 @@ def test_credentials_from_env_or_private_file(tmp_path: pathlib.Path) -> None:
     path.write_text(json.dumps({"access_key_id": "FK"}))
     with pytest.raises(config.UploadConfigError, match="lacks 'secret_access_key'"):
         config.load_credentials(file_cfg, {})
-    missing = config.UploadConfig(bucket="b", credentials_file=tmp_path / "none.json")
+    missing = config.UploadConfig(bucket="bkt", credentials_file=tmp_path / "none.json")
     with pytest.raises(config.UploadConfigError, match="cannot be read"):
         config.load_credentials(missing, {})
 

@@ -421,3 +421,50 @@ def test_units_ignore_incomplete_recordings(tmp_path: pathlib.Path) -> None:
     (tmp_path / "only.mkv").write_bytes(b"x")  # merge still running: no manifest yet
     (tmp_path / "orphan.json").write_text("{}")  # no MKV
     assert units.find_recordings(tmp_path) == []
+
+
+def test_background_thread_retries_until_the_server_is_back(tmp_path: pathlib.Path) -> None:
+    server = s3_fixtures.MotoServer()
+    mkv, sha = upload_factory.make_recording(tmp_path / "rec", "rec-bg", 1000, STARTED)
+    cfg = _config(
+        "bg-retry",
+        server.url,
+        tmp_path,
+        retry_initial_s=0.05,
+        retry_max_s=0.2,
+        poll_interval_s=0.05,
+    )
+    up = uploader.Uploader(cfg, mkv.parent, environ=ENV)
+    up.start()
+    try:
+        deadline = time.monotonic() + 60
+        while up.progress()["errors"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert up.progress()["errors"] >= 2  # server not started yet: counted, thread alive
+        server.start()
+        _bucket(server, "bg-retry")
+        while up.progress()["uploaded_recordings"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert up.progress()["uploaded_recordings"] == 1
+        assert (
+            upload_factory.sha256_of(_download(server, "bg-retry", _key("rec-bg", mkv.name))) == sha
+        )
+    finally:
+        up.stop()
+        server.stop()
+    assert up.progress()["state"] == "stopped"
+
+
+def test_cli_upload_user_mistakes_exit_2(tmp_path: pathlib.Path) -> None:
+    cmd = [sys.executable, "-m", "omgrab.cli", "upload"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    (tmp_path / "rec").mkdir()
+    for args, message in (
+        ([str(tmp_path / "rec"), "--bucket", "bkt"], "no S3 credentials"),
+        ([str(tmp_path / "none"), "--bucket", "bkt"], "does not exist"),
+        ([str(tmp_path / "rec")], "upload.bucket is required"),
+    ):
+        done = subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("omgrab upload: error: ") and message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

@@ -90,8 +90,10 @@ class UploadConfig:
     addressing_style: str = "path"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bucket, str) or not self.bucket:
-            raise UploadConfigError("upload.bucket must be a non-empty bucket name")
+        if not isinstance(self.bucket, str) or not 3 <= len(self.bucket) <= 63:
+            raise UploadConfigError(
+                f"upload.bucket must be a bucket name of 3 to 63 characters, got {self.bucket!r}"
+            )
         if self.endpoint_url is not None and not str(self.endpoint_url).startswith(
             ("http://", "https://")
         ):
