@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from foxglove_schemas_protobuf import CompressedVideo_pb2, RawImage_pb2
 from mcap import reader as mcap_reader
+from mcap_protobuf import decoder as protobuf_decoder
 
 from omgrab.export import mcap_export
 from omgrab.recording import manifest as manifest_mod
@@ -113,6 +114,15 @@ def test_export_matches_mkv_counts_timestamps_and_payloads(
         np.frombuffer(last.data, dtype="<u2").reshape(24, 32),
         fixtures_recording.depth_frame(49, 24, 32),
     )
+
+    # The schemas embedded in the file are enough to decode it (as Foxglove does).
+    with out.open("rb") as f:
+        reader = mcap_reader.make_reader(f, decoder_factories=[protobuf_decoder.DecoderFactory()])
+        decoded = {
+            channel.topic: proto
+            for _s, channel, _m, proto in reader.iter_decoded_messages(topics=["/rgb", "/depth"])
+        }
+    assert decoded["/rgb"].format == "h264" and decoded["/depth"].encoding == "16UC1"
 
     imu = [json.loads(data) for _, data in messages["/imu"]]
     expected = [i for i in range(50) if i not in SKIPPED]
