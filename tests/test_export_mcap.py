@@ -16,6 +16,7 @@ from foxglove_schemas_protobuf import CompressedVideo_pb2, RawImage_pb2
 from mcap import reader as mcap_reader
 from mcap_protobuf import decoder as protobuf_decoder
 
+from omgrab import recording
 from omgrab.export import mcap_export
 from omgrab.recording import manifest as manifest_mod
 from omgrab.recording import merge
@@ -200,3 +201,17 @@ def test_cli_names_the_missing_extra(merged: pathlib.Path, tmp_path: pathlib.Pat
         "omgrab export: error: the 'mcap' package is missing; install it with "
         "pip install 'omgrab[export]'"
     )
+
+
+def test_b_frames_are_refused_by_name(tmp_path: pathlib.Path) -> None:
+    rgb = recording.rgb_stream_config(
+        width=64, height=48, fps=25, bitrate=200_000, preset="medium", stream_options={"bf": "2"}
+    )
+    written = fixtures_recording.write_recording(
+        tmp_path / "spool", name="rec-bf", frames=30, video_configs={"rgb": rgb}, data_configs={}
+    )
+    mkv = merge.merge_recording_chunks(written.directory, tmp_path / "rec-bf.mkv")
+    with pytest.raises(mcap_export.ExportError, match="'rgb' uses B-frames"):
+        mcap_export.export_mcap(mkv, tmp_path / "bf.mcap")
+    assert not (tmp_path / "bf.mcap").exists()
+    assert not (tmp_path / "bf.mcap.partial").exists()
