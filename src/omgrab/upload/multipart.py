@@ -20,8 +20,11 @@ ETag S3 derives from the parts (MD5 of the concatenated part MD5s, ``-<parts>``)
 server hashed exactly the bytes we have. :func:`remote_matches` repeats that check; deletion
 of local data relies on it.
 
-Bounds: memory is one part. Errors: boto3/botocore exceptions propagate to the caller (which
-backs off and retries); :class:`FileChanged` is raised if the local file changes mid-upload and
+Bounds: memory is two parts (the one being sent and the next, read and hashed meanwhile by
+one helper thread that lives for the duration of one file's upload).
+
+Errors: boto3/botocore exceptions propagate to the caller (which backs off and retries);
+:class:`FileChanged` is raised if the local file changes mid-upload and
 :class:`UploadIntegrityError` if the server's answer does not match what was sent.
 """
 
@@ -34,6 +37,7 @@ import hashlib
 import os
 import pathlib
 from collections.abc import Callable
+from concurrent import futures
 from typing import Any
 
 from omgrab.upload import pacing
@@ -342,33 +346,42 @@ def _put_multipart(job: _Job) -> None:
         )
         state.upload_id = str(created["UploadId"])
         save(state)
-    for number in range(1, state.parts + 1):
+    cached = dict(state.part_md5)
+
+    def load(number: int) -> tuple[bytes, str]:
         data = _read_part(path, state, number)
         if len(data) != min(state.part_size, state.size - (number - 1) * state.part_size):
             raise FileChanged(f"{path} changed while being uploaded")
-        md5 = state.part_md5.get(str(number))
-        if md5 is None:
-            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        md5 = cached.get(str(number)) or hashlib.md5(data, usedforsecurity=False).hexdigest()
+        return data, md5
+
+    # Part n+1 is read and hashed (hashlib releases the GIL) while part n is on the wire.
+    with futures.ThreadPoolExecutor(1, thread_name_prefix="omgrab-upload-read") as reader:
+        upcoming = reader.submit(load, 1)
+        for number in range(1, state.parts + 1):
+            data, md5 = upcoming.result()
+            if number < state.parts:
+                upcoming = reader.submit(load, number + 1)
             state.part_md5[str(number)] = md5
-        if held.get(number) == md5:
-            job.confirmed(len(data), sent=False)
-            continue
-        job.before_send(len(data))
-        response = client.upload_part(
-            Bucket=bucket,
-            Key=state.key,
-            UploadId=state.upload_id,
-            PartNumber=number,
-            Body=data,
-            ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
-        )
-        if _strip(response.get("ETag")) != md5:
-            raise UploadIntegrityError(
-                f"s3://{bucket}/{state.key}: part {number} ETag {response.get('ETag')} is not "
-                f"its MD5 {md5}"
+            if held.get(number) == md5:
+                job.confirmed(len(data), sent=False)
+                continue
+            job.before_send(len(data))
+            response = client.upload_part(
+                Bucket=bucket,
+                Key=state.key,
+                UploadId=state.upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
             )
-        job.save_progress(state)
-        job.confirmed(len(data), sent=True)
+            if _strip(response.get("ETag")) != md5:
+                raise UploadIntegrityError(
+                    f"s3://{bucket}/{state.key}: part {number} ETag {response.get('ETag')} is "
+                    f"not its MD5 {md5}"
+                )
+            job.save_progress(state)
+            job.confirmed(len(data), sent=True)
     _check_unchanged(path, state)
     client.complete_multipart_upload(
         Bucket=bucket,
