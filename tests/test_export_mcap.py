@@ -16,7 +16,6 @@ from foxglove_schemas_protobuf import CompressedVideo_pb2, RawImage_pb2
 from mcap import reader as mcap_reader
 from mcap_protobuf import decoder as protobuf_decoder
 
-from omgrab import recording
 from omgrab.export import mcap_export
 from omgrab.recording import manifest as manifest_mod
 from omgrab.recording import merge
@@ -204,14 +203,16 @@ def test_cli_names_the_missing_extra(merged: pathlib.Path, tmp_path: pathlib.Pat
 
 
 def test_b_frames_are_refused_by_name(tmp_path: pathlib.Path) -> None:
-    rgb = recording.rgb_stream_config(
-        width=64, height=48, fps=25, bitrate=200_000, preset="medium", stream_options={"bf": "2"}
-    )
-    written = fixtures_recording.write_recording(
-        tmp_path / "spool", name="rec-bf", frames=30, video_configs={"rgb": rgb}, data_configs={}
-    )
-    mkv = merge.merge_recording_chunks(written.directory, tmp_path / "rec-bf.mkv")
+    mkv = tmp_path / "bf.mkv"
+    with av.open(str(mkv), "w") as out:
+        out.metadata["DATE_RECORDED"] = "2026-11-22T02:40:11Z"
+        stream = out.add_stream("libx264", rate=25, options={"bf": "2", "g": "25"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata["STREAM_NAME"] = "rgb"
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(fixtures_recording.rgb_frame(i), format="rgb24")
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
     with pytest.raises(mcap_export.ExportError, match="'rgb' uses B-frames"):
         mcap_export.export_mcap(mkv, tmp_path / "bf.mcap")
-    assert not (tmp_path / "bf.mcap").exists()
-    assert not (tmp_path / "bf.mcap.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bf.mkv"]

@@ -441,6 +441,11 @@ def _write(
         meta = {k.upper(): str(v) for k, v in stream.metadata.items()}
         channel_meta = {"stream": name, "codec": str(codec), "type": meta.get("TYPE", "")}
         if stream.type == "video" and codec == "h264":
+            if stream.codec_context.has_b_frames:
+                raise ExportError(
+                    f"{source}: stream {name!r} uses B-frames, which foxglove.CompressedVideo "
+                    "cannot carry (record with the encoder option bf=0, omgrab's default)"
+                )
             cid = protobuf_channel(topic, video_pb2.CompressedVideo, channel_meta)
             handlers[stream.index] = _H264Handler(name, cid, stream, video_pb2)
         elif stream.type == "video" and stream.codec_context.pix_fmt in ("gray16le", "gray16be"):
