@@ -7,6 +7,7 @@ Fixtures:
     writer_factory: builds ``ChunkedWriter`` objects in ``tmp_path`` and stops them at teardown.
     short_recording: a finished 2 s recording (RGB, depth, IMU; 1 s chunks) in a spool dir.
     tiny_tmpfs: a fresh 3 MiB tmpfs mount to fill up (root only).
+    spool, out_dir: a spool root (not created) and an empty output directory in tmp_path.
 
 Helpers (import this module): ``rgb_frame``, ``depth_frame``, ``imu_payload``,
 ``write_recording`` (writes a short spool recording), ``ffprobe_json``, ``mkvmerge_json``,
@@ -237,3 +238,17 @@ def tiny_tmpfs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
     """A freshly mounted 3 MiB tmpfs to fill up (root only; skipped otherwise)."""
     with tmpfs.mounted_tmpfs(tmp_path, "3m") as mount_point:
         yield mount_point
+
+
+@pytest.fixture
+def spool(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A spool root (not created) for generated spool recordings."""
+    return tmp_path / "spool"
+
+
+@pytest.fixture
+def out_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    """An existing, empty output directory for merged recordings."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path

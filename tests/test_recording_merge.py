@@ -242,20 +242,28 @@ def test_chunk_not_starting_with_a_keyframe_is_cut_to_its_first_keyframe(
     assert doc.chunks[1].packets_discarded == 3
 
 
-def test_chunk_with_other_codec_parameters_is_skipped(
+def test_chunk_with_other_codec_parameters_gets_its_own_track(
     spool: pathlib.Path, out_dir: pathlib.Path
 ) -> None:
+    # a chunk of another resolution in second place must not drop the good chunks after it
     spec = factory.rgb_spec()
-    rec = factory.make_recording(
-        spool, "rec-size", [spec], {"rgb": [list(range(0, 1000, 40))]}, complete=True
-    )
+    chunks = factory.split_chunks(factory.regular_pts(6000, 40), 1000)
+    rec = factory.make_recording(spool, "rec-size", [spec], {"rgb": chunks}, complete=True)
     bigger = factory.rgb_spec(width=96, height=64)
-    factory.write_chunk(rec.chunk_path("rgb", 1), bigger, list(range(1000, 2000, 40)))
-    result = merge.merge_recording_chunks(rec.directory, out_dir)
-    assert [p for p, _ in probe.pyav_packets(result)[0]] == list(range(0, 1000, 40))
-    doc = manifest.read_manifest(result.with_suffix(".json"))
-    assert [s.file for s in doc.skipped_chunks] == ["rgb/00002.mkv"]
-    assert "codec parameters" in doc.skipped_chunks[0].reason
+    factory.write_chunk(rec.chunk_path("rgb", 1), bigger, chunks[1])
+    result = merge.merge_recording(rec.directory, out_dir, cleanup=True)
+    packets = probe.pyav_packets(result.output_path)
+    assert [p for p, _ in packets[0]] == [p for c in chunks[:1] + chunks[2:] for p in c]
+    assert [p for p, _ in packets[1]] == chunks[1]
+    probe.mkvmerge_identify(result.output_path)
+    doc = result.manifest
+    assert doc.skipped_chunks == []
+    assert doc.streams["rgb~2"].config["width"] == 96
+    assert doc.streams["rgb~2"].chunks == ["rgb/00002.mkv"]
+    assert any("2 tracks" in note for note in doc.notes)
+    # every frame is in the merged file, so the whole spool could go
+    assert not rec.directory.exists()
+    assert doc.quarantined == []
 
 
 def test_merge_is_idempotent(spool: pathlib.Path, out_dir: pathlib.Path) -> None:

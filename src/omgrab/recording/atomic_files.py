@@ -40,8 +40,11 @@ def replace_durably(tmp: pathlib.Path, target: pathlib.Path) -> None:
     fsync_path(target.parent)
 
 
-def write_bytes_atomic(target: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically and durably."""
+def write_temp(target: pathlib.Path, data: bytes) -> pathlib.Path:
+    """Write ``data`` to ``target``'s temporary name, fsynced, and return that name.
+
+    Nothing is left behind on failure; the error names ``target``.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:
@@ -49,6 +52,28 @@ def write_bytes_atomic(target: pathlib.Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise naming(exc, target) from exc
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def naming(exc: OSError, path: pathlib.Path) -> OSError:
+    """Return ``exc`` if it names a file, else an OSError of the same errno naming ``path``."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, os.strerror(exc.errno), str(path))
+
+
+def write_bytes_atomic(target: pathlib.Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically and durably."""
+    tmp = write_temp(target, data)
+    try:
         os.replace(tmp, target)
         fsync_path(target.parent)
     except BaseException:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import re
 import secrets
 
 #: Longest chunk id accepted (UTF-8 bytes); chunk ids become file names.
 MAX_CHUNK_ID_BYTES = 64
+
+#: Longest recording id accepted from disk (it names the merged file and its manifest).
+MAX_RECORDING_ID_CHARS = 128
+
+_RECORDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 def new_recording_id(started_at: datetime.datetime | None = None) -> str:
@@ -62,4 +68,25 @@ def check_path_component(kind: str, value: object) -> str:
         )
     if len(value.encode("utf-8")) > MAX_CHUNK_ID_BYTES:
         raise ValueError(f"{kind} {value!r} is longer than {MAX_CHUNK_ID_BYTES} UTF-8 bytes")
+    return value
+
+
+def check_recording_id(value: object) -> str:
+    """Return ``value`` if it is a safe recording id, else raise ValueError naming the problem.
+
+    A recording id read from disk becomes a file name in the output directory, so only
+    ``A-Z a-z 0-9 . _ + -`` are accepted, starting with a letter or digit (no separators, no
+    ``..``, no hidden names), at most :data:`MAX_RECORDING_ID_CHARS` characters.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"recording id must be a non-empty string, got {value!r}")
+    if len(value) > MAX_RECORDING_ID_CHARS:
+        raise ValueError(
+            f"recording id {value[:40]!r}... is longer than {MAX_RECORDING_ID_CHARS} characters"
+        )
+    if not _RECORDING_ID.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"recording id {value!r} is not a safe file name (letters, digits, '.', '_', '+', "
+            "'-', starting with a letter or digit, no '..')"
+        )
     return value

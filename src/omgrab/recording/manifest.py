@@ -70,6 +70,22 @@ class SkippedChunk:
 
 
 @dataclasses.dataclass
+class QuarantinedFile:
+    """A spool file that was not deleted with the spool because the merge did not hold it all.
+
+    Attributes:
+        file: Its path relative to the recording's spool directory (``rgb/00002.mkv``).
+        quarantine_path: Where it was moved, relative to the manifest's directory
+            (``<recording_id>.quarantine/rgb/00002.mkv``).
+        reason: Why it was kept.
+    """
+
+    file: str
+    quarantine_path: str
+    reason: str
+
+
+@dataclasses.dataclass
 class StreamEntry:
     """One stream (one track of the merged file).
 
@@ -143,6 +159,9 @@ class Manifest:
             recordings from versions that did not record it.
         interruptions: Device interruptions during the recording (``reason``, ``pts_ms``,
             ``duration_ms``, ``recovered``, ``detail``).
+        spool_directory: Name of the spool directory merged (tells two spools with the same
+            recording id apart); ``None`` in manifests written before it was recorded.
+        quarantined: Spool files kept in the quarantine folder when the spool was cleaned up.
     """
 
     recording_id: str
@@ -167,6 +186,8 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
     stop_reason: str | None = None
     interruptions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    spool_directory: str | None = None
+    quarantined: list[QuarantinedFile] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the manifest as a JSON-ready dict (schema version first)."""
@@ -178,6 +199,11 @@ class Manifest:
 def manifest_path_for(mkv_path: str | os.PathLike[str]) -> pathlib.Path:
     """Return the manifest path that belongs beside the merged file ``mkv_path``."""
     return pathlib.Path(mkv_path).with_suffix(MANIFEST_SUFFIX)
+
+
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """Return the manifest's file content (indented UTF-8 JSON)."""
+    return json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False).encode() + b"\n"
 
 
 def write_manifest(
@@ -194,8 +220,7 @@ def write_manifest(
     if isinstance(manifest, manifest_v1.RecordingManifest):
         return manifest_v1.write_manifest_v1(manifest, pathlib.Path(path))
     target = pathlib.Path(path)
-    data = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False).encode() + b"\n"
-    atomic_files.write_bytes_atomic(target, data)
+    atomic_files.write_bytes_atomic(target, manifest_bytes(manifest))
     return target
 
 
@@ -297,11 +322,25 @@ def manifest_from_dict(doc: Any, source: str = "manifest") -> Manifest:
             _build(SkippedChunk, c, f"{source}: skipped_chunks[{i}]") for i, c in enumerate(value)
         ]
 
+    def quarantined(value: Any) -> list[QuarantinedFile]:
+        if not isinstance(value, list):
+            raise ManifestError(f"{source}: field 'quarantined' has wrong type")
+        return [
+            _build(QuarantinedFile, c, f"{source}: quarantined[{i}]") for i, c in enumerate(value)
+        ]
+
+    if not isinstance(doc.get("spool_directory"), _OPT_STR):
+        raise ManifestError(f"{source}: field 'spool_directory' has wrong type")
     return _build(
         Manifest,
         doc,
         source,
-        {"streams": streams, "chunks": chunks, "skipped_chunks": skipped},
+        {
+            "streams": streams,
+            "chunks": chunks,
+            "skipped_chunks": skipped,
+            "quarantined": quarantined,
+        },
     )
 
 

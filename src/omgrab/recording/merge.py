@@ -39,12 +39,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import fractions
 import heapq
 import logging
+import math
 import os
 import pathlib
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -52,7 +53,15 @@ from typing import Any
 import av
 
 import omgrab
-from omgrab.recording import atomic_files, capture_report, manifest, mkv_tags, spool_reader
+from omgrab.recording import (
+    atomic_files,
+    capture_report,
+    manifest,
+    mkv_tags,
+    spool_cleanup,
+    spool_lock,
+    spool_reader,
+)
 from omgrab.recording import stop_reason as stop_reason_mod
 
 logger = logging.getLogger(__name__)
@@ -108,6 +117,12 @@ class _Stream:
     last_pts: int | None = None
     last_duration: int = 0
     chunk_entries: list[manifest.ChunkEntry] = dataclasses.field(default_factory=list)
+    part: int = 1  # 1: the stream's track; 2, ...: a track of other codec parameters
+
+    @property
+    def key(self) -> str:
+        """Manifest key of this track: the stream name, ``<name>~<part>`` for extra tracks."""
+        return self.source.name if self.part == 1 else f"{self.source.name}~{self.part}"
 
 
 def _signature(stream: Any) -> tuple[Any, ...]:
@@ -198,11 +213,25 @@ def _parse_time(value: Any) -> datetime.datetime | None:
     return parsed
 
 
+#: Largest frame rate taken from recording.json; beyond it (or not finite) it is ignored.
+MAX_FPS = 10_000
+
+
+def _usable_fps(fps: Any) -> float | None:
+    """recording.json's ``fps`` if it can be a track frame rate; hostile values are ignored."""
+    if isinstance(fps, bool) or not isinstance(fps, int | float):
+        return None
+    return float(fps) if math.isfinite(fps) and 0 < fps <= MAX_FPS else None
+
+
 def _stat_int(stats: dict[str, Any] | None, key: str) -> int | None:
+    """A non-negative 63-bit count from stats.json, else ``None`` (unknown)."""
     if stats is None:
         return None
     value = stats.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value < 2**63 else None
 
 
 def _relative(path: pathlib.Path, root: pathlib.Path) -> str:
@@ -227,8 +256,10 @@ class _Merger:
         logger.warning("merge %s: skipping chunk %s: %s", self.spool.recording_id, rel, reason)
         self.skipped.append(manifest.SkippedChunk(source.name, rel, reason))
 
-    def _ordered_chunks(self, source: spool_reader.StreamSource) -> list[pathlib.Path]:
-        """Return the stream's readable chunks ordered by their first pts (then by name).
+    def _ordered_chunks(
+        self, source: spool_reader.StreamSource
+    ) -> list[tuple[pathlib.Path, tuple[Any, ...]]]:
+        """Return the stream's readable chunks, with their codec signature, by first pts.
 
         Chunk ids come from a user callback and need not sort in time order, so the order is
         taken from the packets themselves. Unreadable chunks are skipped here.
@@ -246,56 +277,65 @@ class _Merger:
                         source, path, f"holds a {kind} stream but the stream is {source.kind}"
                     )
                     continue
+                signature = _signature(container.streams[0])
                 first = _first_pts(container)
             finally:
                 container.close()
             # chunks without a readable packet sort last; they only add a manifest entry
-            keyed.append((first is None, first or 0, position, path))
-        return [path for *_, path in sorted(keyed)]
+            keyed.append((first is None, first or 0, position, path, signature))
+        return [(path, signature) for *_, path, signature in sorted(keyed)]
+
+    @staticmethod
+    def _groups(
+        ordered: list[tuple[pathlib.Path, tuple[Any, ...]]],
+    ) -> list[list[pathlib.Path]]:
+        """Split a stream's chunks into groups of stream-copy compatible codec parameters.
+
+        The first group is the stream's own track; every other set of codec parameters (a
+        camera reconfigured mid-recording, a chunk of another resolution) becomes one more
+        track, so no chunk is dropped for differing.
+        """
+        groups: list[tuple[tuple[Any, ...], list[pathlib.Path]]] = []
+        for path, signature in ordered:
+            for reference, members in groups:
+                if _compatible(signature, reference):
+                    members.append(path)
+                    break
+            else:
+                groups.append((signature, [path]))
+        return [members for _, members in groups]
 
     def prepare(self) -> None:
-        """Order chunks, open each stream's first usable chunk, order the tracks.
+        """Order chunks, open each track's first usable chunk, order the tracks.
 
-        The first usable chunk of a stream is its codec template; video tracks come first.
+        The first usable chunk of a track is its codec template; video tracks come first.
+        Chunks whose codec parameters differ from the stream's first chunk get their own
+        track (named ``<title> (2)`` ..., manifest key ``<stream>~2`` ...).
         """
         for source in self.spool.streams:
-            ordered = self._ordered_chunks(source)
-            chosen = None
-            for position, path in enumerate(ordered):
-                container, reason = _open_chunk(path)
-                if container is None:
-                    self.skip(source, path, reason or "unreadable")
+            groups = self._groups(self._ordered_chunks(source))
+            added = 0
+            for members in groups:
+                chosen = None
+                for position, path in enumerate(members):
+                    container, reason = _open_chunk(path)
+                    if container is None:
+                        self.skip(source, path, reason or "unreadable")
+                        continue
+                    chosen = (container, members[position:])
+                    break
+                if chosen is None:
                     continue
-                chosen = (container, ordered[position:])
-                break
-            if chosen is None:
+                added += 1
+                self._add_stream(source, *chosen, part=added)
+            if added == 0:
                 self.empty_streams.append(source)
                 self.notes.append(f"stream {source.name!r} has no readable chunk; no track")
-                continue
-            container, chunks = chosen
-            in_stream = container.streams[0]
-            kind = _kind_of(in_stream)
-            config = dict(source.config)
-            metadata = source.metadata
-            if source.kind is None:
-                config, metadata = self._infer_config(in_stream)
-                self.notes.append(f"stream {source.name!r}: kind and config inferred from chunks")
-            self.streams.append(
-                _Stream(
-                    source=source,
-                    kind=str(kind),
-                    template=container,
-                    chunks=chunks,
-                    codec=(
-                        in_stream.codec_context.codec.canonical_name
-                        if in_stream.codec_context
-                        else "data"
-                    ),
-                    signature=_signature(in_stream),
-                    config=config,
-                    metadata=metadata,
+            elif added > 1:
+                self.notes.append(
+                    f"stream {source.name!r}: codec parameters change between chunks; "
+                    f"{added} tracks, one per set of parameters"
                 )
-            )
         if not self.streams:
             if not any(source.chunks for source in self.spool.streams):
                 raise EmptyRecordingError(
@@ -309,6 +349,42 @@ class _Merger:
         self.streams = video + data
         for index, stream in enumerate(self.streams):
             stream.index = index
+
+    def _add_stream(
+        self,
+        source: spool_reader.StreamSource,
+        container: Any,
+        chunks: list[pathlib.Path],
+        part: int,
+    ) -> None:
+        in_stream = container.streams[0]
+        kind = _kind_of(in_stream)
+        config = dict(source.config)
+        metadata = source.metadata
+        if source.kind is None:
+            config, metadata = self._infer_config(in_stream)
+            if part == 1:
+                self.notes.append(f"stream {source.name!r}: kind and config inferred from chunks")
+        elif part > 1:
+            inferred, _ = self._infer_config(in_stream)
+            config.update({k: v for k, v in inferred.items() if k != "metadata"})
+        self.streams.append(
+            _Stream(
+                source=source,
+                kind=str(kind),
+                template=container,
+                chunks=chunks,
+                codec=(
+                    in_stream.codec_context.codec.canonical_name
+                    if in_stream.codec_context
+                    else "data"
+                ),
+                signature=_signature(in_stream),
+                config=config,
+                metadata=metadata,
+                part=part,
+            )
+        )
 
     @staticmethod
     def _infer_config(in_stream: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -334,8 +410,8 @@ class _Merger:
             in_stream = stream.template.streams[0]
             out_stream = out.add_stream_from_template(in_stream)
             out_stream.time_base = MS_TIME_BASE
-            fps = stream.config.get("fps")
-            if stream.kind == "video" and isinstance(fps, int | float) and fps > 0:
+            fps = _usable_fps(stream.config.get("fps"))
+            if stream.kind == "video" and fps is not None:
                 out_stream.codec_context.framerate = fractions.Fraction(fps).limit_denominator(1001)
             title = stream.source.name
             tags: dict[str, str] = {}
@@ -344,6 +420,8 @@ class _Merger:
                     title = value
                 else:
                     tags[key] = value
+            if stream.part > 1:
+                title = f"{title} ({stream.part})"
             stats = spool.stream_stats(stream.source.name)
             dropped = _stat_int(stats, "frames_dropped")
             out_of_order = _stat_int(stats, "frames_out_of_order")
@@ -568,6 +646,102 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: Highest ``-N`` suffix tried when ``<recording_id>.mkv`` belongs to another spool.
+MAX_NAME_SUFFIX = 99
+
+
+def _owner(mkv: pathlib.Path) -> manifest.Manifest | None:
+    """The manifest of an existing merged file, ``None`` if it has none that is readable."""
+    try:
+        return manifest.read_manifest(manifest.manifest_path_for(mkv))
+    except manifest.ManifestError:
+        return None
+
+
+def _is_ours(doc: manifest.Manifest | None, recording_id: str, spool_name: str) -> bool:
+    return (
+        doc is not None
+        and doc.recording_id == recording_id
+        and doc.spool_directory in (None, spool_name)
+    )
+
+
+def _candidates(directory: pathlib.Path, recording_id: str) -> Iterator[pathlib.Path]:
+    yield directory / f"{recording_id}.mkv"
+    for n in range(2, MAX_NAME_SUFFIX + 1):
+        yield directory / f"{recording_id}-{n}.mkv"
+
+
+def _taken(path: pathlib.Path) -> bool:
+    return path.exists() or manifest.manifest_path_for(path).exists()
+
+
+def existing_merge(
+    output_dir: pathlib.Path, recording_id: str, spool_name: str
+) -> pathlib.Path | None:
+    """Return the merged file of spool directory ``spool_name`` in ``output_dir``, if any.
+
+    Looks at ``<recording_id>.mkv`` then ``<recording_id>-2.mkv`` ... (see
+    :func:`output_target`) for one whose manifest names this recording and spool directory.
+    """
+    for candidate in _candidates(output_dir, recording_id):
+        if not _taken(candidate):
+            return None
+        if candidate.is_file() and _is_ours(_owner(candidate), recording_id, spool_name):
+            return candidate
+    return None
+
+
+def output_target(
+    spool: spool_reader.SpoolRecording, output_path: str | os.PathLike[str]
+) -> pathlib.Path:
+    """Return where ``spool`` is merged to, never over another recording's output.
+
+    In a directory the name is ``<recording_id>.mkv``, or ``<recording_id>-2.mkv`` ... when that
+    name holds another spool's merge (two spools with the same id). An explicit ``.mkv`` path
+    that holds something else is an error.
+
+    Raises:
+        ValueError: ``output_path`` is neither a directory nor a ``.mkv`` path.
+        FileExistsError: the explicit path, or every suffixed name, is taken.
+    """
+    path = pathlib.Path(output_path)
+    rid, name = spool.recording_id, spool.directory.name
+    if path.is_dir():
+        for candidate in _candidates(path, rid):
+            if not _taken(candidate) or _is_ours(_owner(candidate), rid, name):
+                return candidate
+        raise FileExistsError(
+            errno.EEXIST, f"every output name for recording {rid!r} is taken", str(path)
+        )
+    target = resolve_output_path(path, rid)
+    if _taken(target) and not _is_ours(_owner(target), rid, name):
+        raise FileExistsError(
+            errno.EEXIST,
+            f"{target} (or its manifest) holds another recording; not overwritten",
+            str(target),
+        )
+    return target
+
+
+def _already_merged(
+    recording_path: pathlib.Path, output_path: str | os.PathLike[str]
+) -> MergeResult:
+    """The result for a spool directory that is gone: its finished merge, if there is one."""
+    path = pathlib.Path(output_path)
+    if path.is_dir():
+        target = existing_merge(path, recording_path.name, recording_path.name)
+    else:
+        target = resolve_output_path(path, recording_path.name)
+    if target is not None and target.exists():
+        manifest_file = manifest.manifest_path_for(target)
+        if manifest_file.exists():
+            existing = manifest.read_manifest(manifest_file)
+            logger.info("%s already merged into %s", recording_path, target)
+            return MergeResult(target, manifest_file, existing, cleaned_up=True)
+    raise FileNotFoundError(f"recording directory {recording_path} does not exist")
+
+
 def merge_recording(
     recording_dir: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
@@ -575,39 +749,65 @@ def merge_recording(
     recovered: bool = False,
     cleanup: bool = False,
     verify_packets: bool | None = None,
+    lock_timeout_s: float = spool_lock.DEFAULT_WAIT_S,
 ) -> MergeResult:
     """Merge a spool recording into one MKV plus manifest; see the module docstring.
+
+    The recording's writer lock is held exclusively for the whole merge and clean-up, after
+    waiting at most ``lock_timeout_s`` for its writer processes to exit.
 
     Args:
         recording_dir: ``<spool>/<recording_id>``.
         output_path: The merged ``.mkv`` path, or an existing directory (the file is then
-            ``<dir>/<recording_id>.mkv``). The manifest is written beside it as ``.json``.
+            ``<dir>/<recording_id>.mkv``, see :func:`output_target`). The manifest is written
+            beside it as ``.json``.
         recovered: Mark the result as salvaged by crash recovery.
-        cleanup: Delete the spool directory after a verified, durable merge.
+        cleanup: Clean up the spool after a verified, durable merge
+            (:func:`omgrab.recording.spool_cleanup.clean_up`).
         verify_packets: Re-read the merged file and compare per-track packet counts
             (default: only when ``cleanup`` is set; the layout is always checked).
+        lock_timeout_s: Bound on the wait for the recording's writers.
 
     Returns:
         Paths and the manifest.
 
     Raises:
         FileNotFoundError: ``recording_dir`` does not exist (and no earlier merge of it does).
+        FileExistsError: the explicit output path holds another recording.
         ValueError: ``output_path`` is not a directory or ``.mkv`` path.
         EmptyRecordingError: the recording has no chunk file at all.
         MergeError: no stream has a readable chunk, or the merged file failed verification.
+        spool_lock.WritersActiveError: writers still write after ``lock_timeout_s``.
+        OSError: writing failed; the error names the file and errno, nothing is left under
+            the final names.
     """
-    started = time.monotonic()
     recording_path = pathlib.Path(recording_dir)
     if not recording_path.is_dir():
-        target = resolve_output_path(output_path, recording_path.name)
-        manifest_file = manifest.manifest_path_for(target)
-        if target.exists() and manifest_file.exists():
-            existing = manifest.read_manifest(manifest_file)
-            logger.info("%s already merged into %s", recording_path, target)
-            return MergeResult(target, manifest_file, existing, cleaned_up=True)
-        raise FileNotFoundError(f"recording directory {recording_path} does not exist")
+        return _already_merged(recording_path, output_path)
+    with spool_lock.exclusive(recording_path, lock_timeout_s) as present:
+        if not present:
+            return _already_merged(recording_path, output_path)
+        return merge_locked(
+            recording_path,
+            output_path,
+            recovered=recovered,
+            cleanup=cleanup,
+            verify_packets=verify_packets,
+        )
+
+
+def merge_locked(
+    recording_path: pathlib.Path,
+    output_path: str | os.PathLike[str],
+    *,
+    recovered: bool = False,
+    cleanup: bool = False,
+    verify_packets: bool | None = None,
+) -> MergeResult:
+    """:func:`merge_recording` for a caller that already holds the recording's writer lock."""
+    started = time.monotonic()
     spool = spool_reader.read_spool_recording(recording_path)
-    target = resolve_output_path(output_path, spool.recording_id)
+    target = output_target(spool, output_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     manifest_file = manifest.manifest_path_for(target)
     _remove_stale_temps(target)
@@ -616,35 +816,51 @@ def merge_recording(
 
     merger = _Merger(spool)
     tmp = atomic_files.temp_path_for(target)
+    manifest_tmp: pathlib.Path | None = None
     try:
         merger.prepare()
-        out = av.open(
-            str(tmp),
-            "w",
-            format="matroska",
-            container_options=_MUXER_OPTIONS,
-        )
         try:
-            out.metadata.update(_container_tags(spool, recovered))
-            merger.add_output_streams(out)
-            mux = out.mux_one
-            for _, _, packet in heapq.merge(*(merger.packets(s) for s in merger.streams)):
-                mux(packet)
-        finally:
-            out.close()
-        _finalise_tags(tmp, merger.streams)
-        atomic_files.fsync_path(tmp)
+            out = av.open(
+                str(tmp),
+                "w",
+                format="matroska",
+                container_options=_MUXER_OPTIONS,
+            )
+            try:
+                out.metadata.update(_container_tags(spool, recovered))
+                merger.add_output_streams(out)
+                mux = out.mux_one
+                for _, _, packet in heapq.merge(*(merger.packets(s) for s in merger.streams)):
+                    mux(packet)
+            finally:
+                out.close()
+            _finalise_tags(tmp, merger.streams)
+            atomic_files.fsync_path(tmp)
+        except OSError as exc:
+            raise atomic_files.naming(exc, target) from exc
         _verify(tmp, merger.streams, verify_packets)
-        atomic_files.replace_durably(tmp, target)
+        size = tmp.stat().st_size
+        doc = _build_manifest(spool, merger, target, size, recovered, time.monotonic() - started)
+        manifest_tmp = atomic_files.write_temp(manifest_file, manifest.manifest_bytes(doc))
+        # the manifest goes first: a manifest without its MKV is re-merged, an MKV without
+        # its manifest would be a file nobody can account for
+        os.replace(manifest_tmp, manifest_file)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                manifest_file.unlink()
+            raise atomic_files.naming(exc, target) from exc
+        atomic_files.fsync_path(target.parent)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, manifest_tmp):
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
         raise
     finally:
         merger.close_templates()
 
-    doc = _build_manifest(spool, merger, target, recovered, time.monotonic() - started)
-    manifest.write_manifest(doc, manifest_file)
     logger.info(
         "merged %s into %s (%d tracks, %d skipped chunks)",
         recording_path,
@@ -654,9 +870,10 @@ def merge_recording(
     )
     cleaned = False
     if cleanup:
-        shutil.rmtree(recording_path)
-        atomic_files.fsync_path(recording_path.parent)
-        cleaned = True
+        outcome = spool_cleanup.clean_up(recording_path, target, manifest_file)
+        if outcome.quarantined:
+            doc = manifest.read_manifest(manifest_file)
+        cleaned = outcome.removed_directory
     return MergeResult(target, manifest_file, doc, cleaned)
 
 
@@ -664,6 +881,7 @@ def _build_manifest(
     spool: spool_reader.SpoolRecording,
     merger: _Merger,
     target: pathlib.Path,
+    size: int,
     recovered: bool,
     elapsed: float,
 ) -> manifest.Manifest:
@@ -678,12 +896,13 @@ def _build_manifest(
     duration_s = max(ends) / 1000.0 if ends else None
     stopped = _parse_time((spool.stats or {}).get("stopped_at"))
     if stopped is None and started is not None and duration_s is not None:
-        stopped = started + datetime.timedelta(seconds=duration_s)
+        with contextlib.suppress(OverflowError):
+            stopped = started + datetime.timedelta(seconds=duration_s)
         notes.append("stopped_at estimated from the last packet (the writer never recorded it)")
     streams: dict[str, manifest.StreamEntry] = {}
     for s in merger.streams:
         stats = spool.stream_stats(s.source.name)
-        streams[s.source.name] = manifest.StreamEntry(
+        streams[s.key] = manifest.StreamEntry(
             name=s.source.name,
             kind=s.kind,
             track_index=s.index,
@@ -738,7 +957,8 @@ def _build_manifest(
         merged_at=_iso_utc(datetime.datetime.now(datetime.UTC)),
         merge_duration_s=round(elapsed, 6),
         output_file=target.name,
-        output_size_bytes=target.stat().st_size,
+        output_size_bytes=size,
+        spool_directory=spool.directory.name,
         stop_reason=reason,
         interruptions=capture_report.interruptions(spool.stats),
     )

@@ -13,9 +13,16 @@ An unfinished recording that was already salvaged (its manifest lists exactly th
 that are in the spool now, at the same sizes) is not merged again, so running recovery at every
 start is cheap and idempotent.
 
-Spool clean-up: with ``cleanup=True`` a recording's spool directory is deleted only after its
-MKV and manifest are fsynced and the MKV was re-read and every track's packet count verified;
-on any failure the spool is kept. The default keeps the spool, like
+Live writers: each recording is recovered under its writer lock
+(:mod:`omgrab.recording.spool_lock`), waiting (bounded) for writer processes that still write
+it, e.g. the encoder workers of an application that was just killed. Two recoveries at once
+serialise on the same lock; the second finds the merge finished.
+
+Spool clean-up: with ``cleanup=True`` the spool is cleaned up by
+:func:`omgrab.recording.spool_cleanup.clean_up` (a file is deleted only when every packet it
+holds is verified in the durable merged file; the rest is quarantined). A recording merged
+earlier whose spool is still there (a kill during the delete, or a ``cleanup=False`` pass) is
+cleaned up by the next ``cleanup=True`` pass. The default keeps the spool, like
 :func:`omgrab.recording.merge.merge_recording_chunks`.
 """
 
@@ -27,7 +34,7 @@ import os
 import pathlib
 from collections.abc import Callable, Collection
 
-from omgrab.recording import manifest, merge, spool_reader
+from omgrab.recording import manifest, merge, spool_cleanup, spool_lock, spool_reader
 
 logger = logging.getLogger(__name__)
 
@@ -61,32 +68,55 @@ def _chunk_sizes(spool: spool_reader.SpoolRecording) -> dict[str, int]:
     return sizes
 
 
-def is_merge_finished(spool: spool_reader.SpoolRecording, output_dir: pathlib.Path) -> bool:
-    """Return whether ``spool`` already has a finished merge in ``output_dir``.
+def finished_merge(
+    spool: spool_reader.SpoolRecording, output_dir: pathlib.Path
+) -> pathlib.Path | None:
+    """Return the merged MKV of ``spool`` in ``output_dir`` if that merge is finished.
 
-    Finished means the MKV and a valid manifest for the same recording exist, and either the
-    writer completed the recording or the manifest accounts for exactly the chunk files (and
-    sizes) now in the spool.
+    Finished means the MKV and a valid manifest for the same recording (and the same spool
+    directory) exist, and either the writer completed the recording or the manifest accounts
+    for exactly the chunk files (and sizes) now in the spool: a chunk that grew or appeared
+    after the merge (an orphaned worker finished it) makes it unfinished.
     """
-    mkv = output_dir / f"{spool.recording_id}.mkv"
+    mkv = merge.existing_merge(output_dir, spool.recording_id, spool.directory.name)
+    if mkv is None:
+        return None
     manifest_file = manifest.manifest_path_for(mkv)
-    if not (mkv.is_file() and manifest_file.is_file()):
-        return False
     try:
         existing = manifest.read_manifest(manifest_file)
     except manifest.ManifestError as exc:
         logger.warning("manifest %s is unusable (%s); merging again", manifest_file, exc)
-        return False
-    if existing.recording_id != spool.recording_id:
-        return False
+        return None
     if existing.output_size_bytes != mkv.stat().st_size:
-        return False
+        return None
     if spool.complete and existing.complete:
-        return True
+        return mkv
     recorded = {c.file: c.size_bytes for c in existing.chunks}
     current = _chunk_sizes(spool)
     skipped = {s.file for s in existing.skipped_chunks}
-    return all(recorded.get(f) == size or f in skipped for f, size in current.items())
+    if all(recorded.get(f) == size or f in skipped for f, size in current.items()):
+        return mkv
+    return None
+
+
+def is_merge_finished(spool: spool_reader.SpoolRecording, output_dir: pathlib.Path) -> bool:
+    """Return whether ``spool`` already has a finished merge in ``output_dir``.
+
+    See :func:`finished_merge`.
+    """
+    return finished_merge(spool, output_dir) is not None
+
+
+def _recordings(spool_root: pathlib.Path, exclude: Collection[str]) -> list[pathlib.Path]:
+    if not spool_root.is_dir():
+        return []
+    return [
+        directory
+        for directory in sorted(spool_root.iterdir())
+        if not directory.name.startswith(".")
+        and directory.name not in exclude
+        and spool_reader.looks_like_recording(directory)
+    ]
 
 
 def find_orphaned_recordings(
@@ -97,25 +127,59 @@ def find_orphaned_recordings(
 ) -> list[pathlib.Path]:
     """Return the spool recording directories that need a (recovery) merge, oldest name first.
 
+    A directory that cannot even be read (hostile recording.json) is listed too: the merge
+    then fails for it alone with a clear error.
+
     Args:
         spool_dir: The spool root holding ``<recording_id>/`` directories.
         output_dir: Where merged MKVs and manifests go.
         exclude: Recording directory names to leave alone (e.g. one being recorded now).
     """
-    spool_root = pathlib.Path(spool_dir)
     out = pathlib.Path(output_dir)
-    if not spool_root.is_dir():
-        return []
     orphans = []
-    for directory in sorted(spool_root.iterdir()):
-        if directory.name.startswith(".") or directory.name in exclude:
-            continue
-        if not spool_reader.looks_like_recording(directory):
-            continue
-        spool = spool_reader.read_spool_recording(directory)
-        if not is_merge_finished(spool, out):
+    for directory in _recordings(pathlib.Path(spool_dir), exclude):
+        try:
+            spool = spool_reader.read_spool_recording(directory)
+            finished = is_merge_finished(spool, out)
+        except (OSError, ValueError) as exc:
+            logger.warning("spool recording %s cannot be read: %s", directory, exc)
+            finished = False
+        if not finished:
             orphans.append(directory)
     return orphans
+
+
+def _recover_one(
+    directory: pathlib.Path,
+    out: pathlib.Path,
+    report: RecoveryReport,
+    cleanup: bool,
+    lock_timeout_s: float,
+) -> None:
+    """Recover one spool directory under its writer lock (waiting for live writers)."""
+    with spool_lock.exclusive(directory, lock_timeout_s) as present:
+        if not present:  # another recovery merged and cleaned it while we waited
+            report.already_merged.append(directory)
+            return
+        spool = spool_reader.read_spool_recording(directory)
+        done = finished_merge(spool, out)
+        if done is not None:
+            report.already_merged.append(directory)
+            if cleanup:  # finish a clean-up a crash or a cleanup=False pass left undone
+                spool_cleanup.clean_up(directory, done, manifest.manifest_path_for(done))
+            return
+        result = merge.merge_locked(
+            directory, out, recovered=True, cleanup=cleanup, verify_packets=True
+        )
+    logger.info(
+        "recovered %s into %s (%d chunks, %d skipped, %d quarantined)",
+        directory,
+        result.output_path,
+        len(result.manifest.chunks),
+        len(result.manifest.skipped_chunks),
+        len(result.manifest.quarantined),
+    )
+    report.merged.append(result.output_path)
 
 
 def recover_orphans(
@@ -125,57 +189,47 @@ def recover_orphans(
     cleanup: bool = False,
     exclude: Collection[str] = (),
     on_error: ErrorCallback | None = None,
+    lock_timeout_s: float = spool_lock.DEFAULT_WAIT_S,
 ) -> RecoveryReport:
     """Merge every orphaned spool recording; one failure never stops the others.
+
+    Each recording is handled under its writer lock (:mod:`omgrab.recording.spool_lock`):
+    recovery first waits, at most ``lock_timeout_s``, for writer processes still writing it
+    (the application was killed, its encoder workers drain), and two recoveries never merge
+    the same recording at once.
 
     Args:
         spool_dir: The spool root holding ``<recording_id>/`` directories.
         output_dir: Where merged MKVs and manifests go (created if missing).
-        cleanup: Delete each spool directory after its verified, durable merge.
+        cleanup: Clean up each spool directory after its verified, durable merge (also
+            finishes the clean-up of recordings merged earlier).
         exclude: Recording directory names to leave alone.
         on_error: Called with (recording directory, exception) for each failed merge, after
             the error is logged.
+        lock_timeout_s: Bound on the wait for one recording's writers.
 
     Returns:
         What was merged, what was already finished and what failed.
     """
-    spool_root = pathlib.Path(spool_dir)
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = RecoveryReport()
-    if not spool_root.is_dir():
-        return report
-    orphans = set(find_orphaned_recordings(spool_root, out, exclude=exclude))
-    for directory in sorted(spool_root.iterdir()):
-        if directory.name.startswith(".") or directory.name in exclude:
-            continue
-        if not spool_reader.looks_like_recording(directory):
-            continue
-        if directory not in orphans:
-            report.already_merged.append(directory)
-            continue
+    for directory in _recordings(pathlib.Path(spool_dir), exclude):
         try:
-            result = merge.merge_recording(
-                directory, out, recovered=True, cleanup=cleanup, verify_packets=True
-            )
+            _recover_one(directory, out, report, cleanup, lock_timeout_s)
         except merge.EmptyRecordingError as exc:
             logger.warning("recovery of %s: nothing to salvage (%s)", directory, exc)
             report.empty.append(directory)
-            continue
         except Exception as exc:
-            logger.exception("recovery of %s failed; its spool directory is kept", directory)
+            logger.error(
+                "recovery of %s failed; its spool directory is kept: %s: %s",
+                directory,
+                type(exc).__name__,
+                exc,
+            )
             report.failed[directory] = exc
             if on_error is not None:
                 on_error(directory, exc)
-            continue
-        logger.info(
-            "recovered %s into %s (%d chunks, %d skipped)",
-            directory,
-            result.output_path,
-            len(result.manifest.chunks),
-            len(result.manifest.skipped_chunks),
-        )
-        report.merged.append(result.output_path)
     return report
 
 

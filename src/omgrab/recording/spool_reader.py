@@ -12,6 +12,8 @@ import logging
 import pathlib
 from typing import Any
 
+from omgrab.recording import ids
+
 logger = logging.getLogger(__name__)
 
 RECORDING_JSON = "recording.json"
@@ -118,6 +120,7 @@ def read_spool_recording(directory: str | pathlib.Path) -> SpoolRecording:
 
     Raises:
         FileNotFoundError: ``directory`` does not exist or is not a directory.
+        ValueError: neither recording.json nor the directory name is a safe recording id.
     """
     directory = pathlib.Path(directory)
     if not directory.is_dir():
@@ -128,10 +131,12 @@ def read_spool_recording(directory: str | pathlib.Path) -> SpoolRecording:
     recording_id = directory.name
     if recording is not None:
         rid = recording.get("recording_id")
-        if isinstance(rid, str) and rid:
-            recording_id = rid
-        else:
-            problems.append("recording.json has no recording_id; using the directory name")
+        try:
+            recording_id = ids.check_recording_id(rid)
+        except ValueError as exc:
+            problems.append(f"recording.json: {exc}; using the directory name")
+    # the directory name is a single path component already; it only has to be a safe name
+    ids.check_recording_id(recording_id)
     streams: list[StreamSource] = []
     known: set[str] = set()
     declared = recording.get("streams") if recording is not None else None
@@ -140,6 +145,11 @@ def read_spool_recording(directory: str | pathlib.Path) -> SpoolRecording:
         declared = None
     if isinstance(declared, dict):
         for name, entry in declared.items():
+            try:
+                ids.check_path_component("stream name", name)
+            except ValueError as exc:
+                problems.append(f"recording.json: {exc}; stream ignored")
+                continue
             entry = entry if isinstance(entry, dict) else {}
             kind = entry.get("kind")
             config = entry.get("config")

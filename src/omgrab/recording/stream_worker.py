@@ -34,7 +34,7 @@ from typing import Any
 import av
 import numpy as np
 
-from omgrab.recording import frame_ring, named_semaphore, spool_files
+from omgrab.recording import frame_ring, named_semaphore, spool_files, spool_lock
 
 TIME_BASE = fractions.Fraction(1, 1000)
 
@@ -469,6 +469,8 @@ def run_worker(
         filled = named_semaphore.open_existing(spec.filled_semaphore)
         free = named_semaphore.open_existing(spec.free_semaphore)
         check_codec(spec.kind, spec.config)
+        # held until this process exits, even if the parent dies (see spool_lock)
+        spool_lock.hold_shared(os.path.dirname(spec.directory))
         worker = _Worker(spec, filled, free, events, lifeline)
         worker.send("ready", {"pid": os.getpid()})
         worker.run()

@@ -69,6 +69,7 @@ from omgrab.recording import (
     named_semaphore,
     pending_queue,
     spool_files,
+    spool_lock,
     stream_queue,
     stream_worker,
     worker_start,
@@ -262,6 +263,7 @@ class ChunkedWriter:
         self._pending: dict[str, pending_queue.PendingQueue] = {}
         self._first_error_stream: str | None = None
         self._stats_extension: Callable[[], Mapping[str, Any]] | None = None
+        self._writers_lock: int | None = None  # shared spool_lock while this writer writes
 
     def _add_stream(
         self,
@@ -366,6 +368,7 @@ class ChunkedWriter:
             raise FileExistsError(f"{self._directory} already holds a recording")
         self._created_directory = not self._directory.exists()
         self._directory.mkdir(parents=True, exist_ok=True)
+        self._writers_lock = spool_lock.hold_shared(self._directory)
         if self._origin is None:
             held = [p.earliest_timestamp() for p in self._pending.values()]
             self._origin = min([self._clock.now(), *[t for t in held if t is not None]])
@@ -582,7 +585,7 @@ class ChunkedWriter:
         """After a failed start, remove what start() created if no chunk was written."""
         if any(self._directory.glob("*/*.mkv*")):
             return
-        for name in (spool_files.RECORDING_FILE, spool_files.STATS_FILE):
+        for name in (spool_files.RECORDING_FILE, spool_files.STATS_FILE, spool_lock.LOCK_FILE):
             with contextlib.suppress(FileNotFoundError):
                 (self._directory / name).unlink()
         for stream in self._streams.values():
@@ -828,6 +831,8 @@ class ChunkedWriter:
         }
 
     def _release_resources(self) -> None:
+        spool_lock.release(self._writers_lock)
+        self._writers_lock = None
         with self._lock:
             for stream in self._streams.values():
                 ring = stream.ring
