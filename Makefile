@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.omgrab-installed
 
-.PHONY: demo test lint bench clean sysdeps compat
+.PHONY: demo test lint bench clean sysdeps compat faults
 
 $(BIN)/python:
 	bash scripts/bootstrap-venv.sh "$(PYTHON)" "$(VENV)"
@@ -35,6 +35,10 @@ test: $(STAMP) sysdeps lint
 compat: $(STAMP) sysdeps
 	$(BIN)/python -m tests.compat_published
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_compat_quickstart.py
+
+# Long form of the fault campaign in tests/faults (>= 50 power-loss iterations, ~10 min).
+faults: $(STAMP) sysdeps
+	OMGRAB_FAULTS=1 $(BIN)/python -m pytest tests/faults -m faults -p no:cacheprovider -s
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python benchmarks/recording.py

@@ -1,0 +1,1 @@
+"""Fault campaigns over the real application (``omgrab run`` in a subprocess)."""

@@ -1,0 +1,140 @@
+"""Power loss and app-only kills over the real application, then restart and recovery.
+
+Each campaign drives ``omgrab run`` (simulated device, small streams) in a subprocess and
+SIGKILLs it at random moments: while recording, while merging after a stop, and while the next start-up is
+recovering. After the final restart every recording must be a valid MKV (ffprobe and mkvmerge
+accept it), nothing that was readable in the spool at any kill may be gone (it is in a merged
+file, in its quarantine folder or still in the spool), and each stream of a recording killed
+while recording reaches the kill time within the loss bound.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import random
+import time
+
+import pytest
+
+from tests.faults import app_process, conftest
+
+#: Capture-to-disk loss allowed per stream at a kill: the writer's flush window (0.2 s) plus
+#: the capture-to-encoder latency a 2-core machine shared with other jobs adds (measured up to
+#: ~0.3 s). The merge side is held to zero loss: every packet readable in the spool survives.
+LOSS_BOUND_S = 0.2
+_SLACK_S = 0.5
+
+pytestmark = pytest.mark.faults
+
+
+def _recordings(spool: pathlib.Path) -> set[str]:
+    return {p.name for p in spool.iterdir() if p.is_dir()} if spool.is_dir() else set()
+
+
+def _manifest(data_dir: pathlib.Path, recording_id: str) -> dict:
+    return json.loads((data_dir / "recordings" / f"{recording_id}.json").read_text())
+
+
+def _losses(data_dir: pathlib.Path, kills: dict[str, float]) -> dict[str, float]:
+    """Worst loss per stream over the recordings killed while recording (seconds).
+
+    A recording killed before its first packet reached a chunk has no merged file (recovery
+    reports it as empty and leaves its directory); it is counted under ``"empty"``.
+    """
+    worst: dict[str, float] = {}
+    for recording_id, kill_wall in kills.items():
+        if not (data_dir / "recordings" / f"{recording_id}.json").exists():
+            assert not any((data_dir / "spool" / recording_id).glob("*/*.mkv"))
+            worst["empty"] = worst.get("empty", 0) + 1
+            continue
+        doc = _manifest(data_dir, recording_id)
+        started = time.mktime(time.strptime(doc["started_at"][:19], "%Y-%m-%dT%H:%M:%S"))
+        started += float("0." + doc["started_at"][20:-1]) - time.timezone
+        for name, stream in doc["streams"].items():
+            last = stream["last_pts_ms"] or 0
+            lost = (kill_wall - started) - last / 1000
+            worst[name] = max(worst.get(name, 0.0), lost)
+    return worst
+
+
+def _check_final(data_dir: pathlib.Path, must_keep: set[app_process.Packet]) -> None:
+    spool = data_dir / "spool"
+    leftovers = [d for d in _recordings(spool) if any((spool / d).glob("*/*.mkv"))]
+    assert leftovers == [], f"spool recordings not recovered: {leftovers}"
+    merged = sorted((data_dir / "recordings").glob("*.mkv"))
+    assert merged
+    for path in merged:
+        assert path.with_suffix(".json").is_file(), f"{path} has no manifest"
+        app_process.probe_valid(path)
+    missing = must_keep - app_process.kept_packets(data_dir)
+    assert not missing, f"{len(missing)} packets that were in the spool are gone"
+
+
+def test_power_loss_at_random_moments(tmp_path: pathlib.Path) -> None:
+    rng = random.Random(10)
+    data_dir = tmp_path / "data"
+    spool = data_dir / "spool"
+    must_keep: set[app_process.Packet] = set()
+    killed_recording: dict[str, float] = {}
+    phases: list[str] = []
+    for _ in range(conftest.iterations(10, 50)):
+        before = _recordings(spool)
+        app = app_process.start(data_dir)
+        phase = rng.choice(["recording", "recording", "merge", "startup"])
+        phases.append(phase)
+        if phase == "startup":
+            time.sleep(rng.uniform(0.0, 1.5))
+            app.kill_group()
+        else:
+            app.wait_idle()
+            app.press()
+            app.wait_recording(rng.uniform(0.4, 1.8) if phase == "recording" else 1.0)
+            if phase == "merge":
+                app.press()
+                time.sleep(rng.uniform(0.0, 0.5))
+            kill_wall = app.kill_group()
+            new = sorted(_recordings(spool) - before)
+            if phase == "recording" and new:
+                killed_recording[new[-1]] = kill_wall
+        must_keep |= app_process.spool_packets(spool)
+    app = app_process.start(data_dir)
+    recover_s = app.wait_idle()
+    assert app.terminate() == 0
+    _check_final(data_dir, must_keep)
+    losses = _losses(data_dir, killed_recording)
+    print(f"\nphases {phases}; recovery at last start {recover_s:.2f} s; worst loss {losses}")
+    for name, lost in losses.items():
+        if name == "empty":
+            continue
+        assert lost <= LOSS_BOUND_S + _SLACK_S, f"{name}: {lost:.3f} s lost at a kill"
+
+
+def test_app_only_kill_then_immediate_restart(tmp_path: pathlib.Path) -> None:
+    data_dir = tmp_path / "data"
+    spool = data_dir / "spool"
+    worst: dict[str, float] = {}
+    for n in range(conftest.iterations(2, 10)):
+        before = _recordings(spool)
+        app = app_process.start(data_dir)
+        app.wait_idle()
+        app.press()
+        app.wait_recording(1.0 + 0.3 * n)
+        workers = [pid for pid in app.group_pids() if pid != app.proc.pid]
+        kill_wall = app.kill_app()
+        [recording_id] = sorted(_recordings(spool) - before)
+        # restart at once: recovery must wait for the orphaned workers, not merge under them
+        again = app_process.start(data_dir)
+        again.wait_idle()
+        assert again.terminate() == 0
+        app_process.wait_gone(lambda ws=workers: app_process.alive(ws), 30)
+        for name, lost in _losses(data_dir, {recording_id: kill_wall}).items():
+            worst[name] = max(worst.get(name, 0.0), lost)
+        assert not (spool / recording_id).exists()
+        doc = _manifest(data_dir, recording_id)
+        assert doc["recovered"] is True
+        assert doc["quarantined"] == [], doc["quarantined"]
+    _check_final(data_dir, set())
+    print(f"\napp-only kill: worst loss per stream {worst}")
+    for name, lost in worst.items():
+        assert lost <= LOSS_BOUND_S + _SLACK_S, f"{name}: {lost:.3f} s lost"
