@@ -5,7 +5,9 @@ timestamp))`` runs in the caller's thread and does all the per-item work there, 
 feeder thread and without releasing the GIL on the fast path:
 
 1. the timestamp becomes ``pts`` = milliseconds since the recording origin (nearest ms,
-   halves up); a pts not after the previous one is dropped and counted *out of order*,
+   halves up) by the stream's :class:`~omgrab.recording.timestamp_policy.TimestampPolicy`
+   (``self.timestamps``): an item not after the previous one is dropped and counted *out of
+   order*, sub-millisecond spacing is nudged rather than dropped, clock steps are rebased;
    a timestamp before the origin is dropped and counted *dropped*;
 2. the item is checked against the stream config (ndarray shape/dtype for video, non-empty
    bytes up to ``max_item_bytes`` for data); a bad item is dropped, counted *invalid* and
@@ -33,22 +35,25 @@ from typing import Any
 import numpy as np
 
 from omgrab.recording import config as config_mod
-from omgrab.recording import frame_ring, ids
+from omgrab.recording import frame_ring, ids, timestamp_policy
 
 logger = logging.getLogger(__name__)
 
 #: ``StartChunkCallback(name, start_time, ext) -> chunk_id``.
 StartChunkCallback = Callable[[str, datetime.datetime, str], str]
 
-_ONE_MS_US = 1000
 _WAIT_SLICE_S = 0.1
+
+
+def micros_since(timestamp: datetime.datetime, origin: datetime.datetime) -> int:
+    """Return ``timestamp - origin`` in whole microseconds."""
+    delta = timestamp - origin
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def pts_ms(timestamp: datetime.datetime, origin: datetime.datetime) -> int:
     """Return ``timestamp - origin`` in whole milliseconds, rounded to nearest (halves up)."""
-    delta = timestamp - origin
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return (micros + _ONE_MS_US // 2) // _ONE_MS_US
+    return timestamp_policy.round_ms(micros_since(timestamp, origin))
 
 
 class StreamQueue(queue.Queue):
@@ -110,6 +115,7 @@ class StreamQueue(queue.Queue):
         self._closed = False
         self._dead = False
         self._last_pts: int | None = None
+        self.timestamps = timestamp_policy.TimestampPolicy(name)
         self._chunk_index: int | None = None
         self._chunk_ids: set[str] = set()
         self._chunk_sequence = 0
@@ -184,8 +190,8 @@ class StreamQueue(queue.Queue):
             self.frames_dropped += 1
             logger.debug("stream %r: item after stop dropped", self.name)
             return None
-        pts = pts_ms(timestamp, self._origin)
-        if pts < 0:
+        micros = micros_since(timestamp, self._origin)
+        if timestamp_policy.round_ms(micros) < 0:
             self.frames_dropped += 1
             logger.warning(
                 "stream %r: item at %s is before the recording origin %s; dropped",
@@ -194,21 +200,21 @@ class StreamQueue(queue.Queue):
                 self._origin.isoformat(),
             )
             return None
-        if self._last_pts is not None and pts <= self._last_pts:
-            self.frames_out_of_order += 1
-            logger.warning(
-                "stream %r: timestamp %s (pts %d ms) not after previous pts %d ms; dropped",
-                self.name,
-                timestamp.isoformat(),
-                pts,
-                self._last_pts,
-            )
-            return None
         payload, problem = self._payload(data)
         if problem is not None:
             self.frames_invalid += 1
             return problem
         assert payload is not None
+        pts = self.timestamps.assign(micros)  # jumps, clock steps, sub-ms nudging
+        if pts is None:
+            self.frames_out_of_order += 1
+            logger.warning(
+                "stream %r: timestamp %s not after previous pts %s ms; dropped",
+                self.name,
+                timestamp.isoformat(),
+                self._last_pts,
+            )
+            return None
         self._last_pts = pts
         self.last_timestamp = timestamp
         if self._dead:
