@@ -184,6 +184,33 @@ def test_full_queue_raises_write_error_without_blocking(tmp_path: pathlib.Path) 
     assert [o["frame_id"] for o in objs] == [0, 1, 2, 3, 4]
 
 
+def test_detection_loss_is_reported_while_it_happens(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = clock.ManualTimeSource()
+    cfg = output.OutputConfig(detection_queue_size=5, flush_every=1000)
+    with output.OutputManager(cfg, time_source=t, output_dir=tmp_path) as m:
+        for i in range(5):
+            m.log_detection(fixtures_output.detection_entry(i))
+        caplog.clear()
+        for i in range(5, 12):
+            with pytest.raises(output.WriteError):
+                m.log_detection(fixtures_output.detection_entry(i))
+        # before close(): counted, in the stats line, and logged once for the episode
+        stats = m.stats()
+        assert stats["detections"]["refused"] == 7
+        assert stats["detections"]["lost"] == 7
+        assert stats["detections_lost"] == 7
+        assert "(7 lost)" in m.log_stats()
+        losing = [r for r in caplog.records if "lines are being lost" in r.getMessage()]
+        assert len(losing) == 1 and "1 so far" in losing[0].getMessage()
+        t.advance(6.0)  # still refusing 6 s later: reported again with the running total
+        with pytest.raises(output.WriteError):
+            m.log_detection(fixtures_output.detection_entry(12))
+        losing = [r for r in caplog.records if "lines are being lost" in r.getMessage()]
+        assert "8 so far" in losing[-1].getMessage()
+
+
 def test_close_drains_and_calls_after_close_raise(mgr: output.OutputManager) -> None:
     for i in range(7):
         mgr.log_detection(fixtures_output.detection_entry(i))

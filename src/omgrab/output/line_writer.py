@@ -32,6 +32,7 @@ from omgrab.output import types
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.25
+_REFUSED_LOG_INTERVAL_S = 5.0
 
 
 class LineWriter:
@@ -93,6 +94,9 @@ class LineWriter:
         self.lines_submitted = 0
         self.lines_written = 0
         self.lines_lost = 0
+        self.lines_refused = 0
+        self._refusing = False
+        self._refused_logged_at = 0.0
         self.bytes_written = 0
         self.flushes = 0
         self.write_errors = 0
@@ -117,6 +121,23 @@ class LineWriter:
     def pending(self) -> int:
         """Lines accepted but not yet written (including lines waiting for a retry)."""
         return len(self._pending) + self._retry_lines()
+
+    def _refused(self) -> None:
+        """Count a line refused because the writer is behind; log when it starts and every 5 s.
+
+        The loss is reported while it happens (log line, ``lines_refused``), not at close.
+        """
+        self.lines_refused += 1
+        now = self._time.monotonic()
+        if not self._refusing or now - self._refused_logged_at >= _REFUSED_LOG_INTERVAL_S:
+            self._refused_logged_at = now
+            logger.error(
+                "%s: writer %d lines behind (max_pending); lines are being lost: %d so far",
+                self._name,
+                len(self._pending),
+                self.lines_refused,
+            )
+        self._refusing = True
 
     def _retry_lines(self) -> int:
         return sum(chunk.count(b"\n") for chunk in self._retry)
@@ -157,9 +178,15 @@ class LineWriter:
             raise types.WriteError(f"{self._name} is closed")
         pending = self._pending
         if len(pending) >= self._max_pending:
+            self._refused()
             raise types.WriteError(
                 f"{self._name}: {len(pending)} lines already waiting for the writer "
                 f"(max_pending={self._max_pending}); entry not accepted"
+            )
+        if self._refusing:
+            self._refusing = False
+            logger.warning(
+                "%s: writer caught up; %d lines refused so far", self._name, self.lines_refused
             )
         pending.append(line)
         self.lines_submitted += 1

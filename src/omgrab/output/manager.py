@@ -539,7 +539,8 @@ class OutputManager:
                 "submitted": w.lines_submitted,
                 "written": w.lines_written,
                 "pending": w.pending,
-                "lost": w.lines_lost,
+                "lost": w.lines_lost + w.lines_refused,
+                "refused": w.lines_refused,
                 "flushes": w.flushes,
                 "write_errors": w.write_errors,
                 "thread_errors": w.thread_errors,
@@ -565,6 +566,9 @@ class OutputManager:
         out["operator"] = self._operator.stats()
         errors += self._operator.errors
         out["detections_logged"] = self._detections.lines_written if self._detections else 0
+        out["detections_lost"] = (
+            self._detections.lines_lost + self._detections.lines_refused if self._detections else 0
+        )
         out["frames_recorded"] = f.recorded if f is not None else 0
         out["error_count"] = errors
         return out
@@ -576,7 +580,8 @@ class OutputManager:
         f = s.get("frames", {})
         free = self._monitor.reading().free_pct if self._monitor is not None else float("nan")
         line = (
-            f"Output stats: {s['detections_logged']} detections, {s['frames_recorded']} frames "
+            f"Output stats: {s['detections_logged']} detections ({s['detections_lost']} lost), "
+            f"{s['frames_recorded']} frames "
             f"({f.get('rate_limited', 0)} rate-limited, {f.get('dropped_queue_full', 0)} dropped "
             f"queue full, {f.get('dropped_storage', 0)} dropped storage), "
             f"{s['error_count']} errors, {s['rejected']} rejected, {free:.1f}% free"
