@@ -204,15 +204,18 @@ def spool_packets(spool: pathlib.Path) -> set[Packet]:
     return held
 
 
-def kept_packets(data_dir: pathlib.Path) -> set[Packet]:
-    """Every packet in the merged recordings, their quarantine folders and the spool."""
+def kept_packets_in(recordings: pathlib.Path) -> set[Packet]:
+    """Every packet in the merged recordings below ``recordings`` and their quarantine."""
     kept: set[Packet] = set()
-    recordings = data_dir / "recordings"
     for path in recordings.rglob("*.mkv"):
         if not path.name.startswith("."):
             kept.update(packets(path)[0])
-    kept.update(spool_packets(data_dir / "spool"))
     return kept
+
+
+def kept_packets(data_dir: pathlib.Path) -> set[Packet]:
+    """Every packet in the merged recordings, their quarantine folders and the spool."""
+    return kept_packets_in(data_dir / "recordings") | spool_packets(data_dir / "spool")
 
 
 def probe_valid(path: pathlib.Path) -> dict[str, Any]:
