@@ -100,10 +100,15 @@ def test_power_loss_at_random_moments(tmp_path: pathlib.Path) -> None:
         must_keep |= app_process.spool_packets(spool)
     app = app_process.start(data_dir)
     recover_s = app.wait_idle()
+    rss = app_process.rss_kib(app.proc.pid)
     assert app.terminate() == 0
     _check_final(data_dir, must_keep)
     losses = _losses(data_dir, killed_recording)
-    print(f"\nphases {phases}; recovery at last start {recover_s:.2f} s; worst loss {losses}")
+    print(
+        f"\nFAULTS power-loss: {len(phases)} kills {phases}; start-up incl. recovery "
+        f"{recover_s:.2f} s; app RSS {rss} KiB; {len(must_keep)} spool packets all kept; "
+        f"worst loss per stream {losses}"
+    )
     for name, lost in losses.items():
         if name == "empty":
             continue
@@ -114,6 +119,7 @@ def test_app_only_kill_then_immediate_restart(tmp_path: pathlib.Path) -> None:
     data_dir = tmp_path / "data"
     spool = data_dir / "spool"
     worst: dict[str, float] = {}
+    starts: list[float] = []
     for n in range(conftest.iterations(2, 10)):
         before = _recordings(spool)
         app = app_process.start(data_dir)
@@ -125,7 +131,7 @@ def test_app_only_kill_then_immediate_restart(tmp_path: pathlib.Path) -> None:
         [recording_id] = sorted(_recordings(spool) - before)
         # restart at once: recovery must wait for the orphaned workers, not merge under them
         again = app_process.start(data_dir)
-        again.wait_idle()
+        starts.append(again.wait_idle())
         assert again.terminate() == 0
         app_process.wait_gone(lambda ws=workers: app_process.alive(ws), 30)
         for name, lost in _losses(data_dir, {recording_id: kill_wall}).items():
@@ -135,6 +141,9 @@ def test_app_only_kill_then_immediate_restart(tmp_path: pathlib.Path) -> None:
         assert doc["recovered"] is True
         assert doc["quarantined"] == [], doc["quarantined"]
     _check_final(data_dir, set())
-    print(f"\napp-only kill: worst loss per stream {worst}")
+    print(
+        f"\nFAULTS app-only kill: {len(starts)} kills; start-up incl. recovery "
+        f"max {max(starts):.2f} s; worst loss per stream {worst}"
+    )
     for name, lost in worst.items():
         assert lost <= LOSS_BOUND_S + _SLACK_S, f"{name}: {lost:.3f} s lost"
