@@ -196,26 +196,45 @@ def packets(path: pathlib.Path) -> tuple[list[Packet], list[int]]:
     return found, tracks
 
 
-def spool_packets(spool: pathlib.Path) -> set[Packet]:
-    """Every packet readable from every chunk in the spool now."""
-    held: set[Packet] = set()
+def spool_packets(spool: pathlib.Path) -> dict[str, set[Packet]]:
+    """Every packet readable now from every chunk in the spool, by recording directory."""
+    held: dict[str, set[Packet]] = {}
     for chunk in spool.glob("*/*/*.mkv"):
-        held.update(packets(chunk)[0])
+        held.setdefault(chunk.parent.parent.name, set()).update(packets(chunk)[0])
     return held
 
 
-def kept_packets_in(recordings: pathlib.Path) -> set[Packet]:
-    """Every packet in the merged recordings below ``recordings`` and their quarantine."""
+def kept_packets_in(recordings: pathlib.Path, recording_id: str) -> set[Packet]:
+    """Every packet of ``recording_id`` in ``recordings``: its merged file(s) and quarantine."""
     kept: set[Packet] = set()
-    for path in recordings.rglob("*.mkv"):
-        if not path.name.startswith("."):
-            kept.update(packets(path)[0])
+    for path in recordings.glob(f"{recording_id}*.mkv"):
+        kept.update(packets(path)[0])
+    for path in recordings.glob(f"{recording_id}*.quarantine/*/*.mkv"):
+        kept.update(packets(path)[0])
     return kept
 
 
-def kept_packets(data_dir: pathlib.Path) -> set[Packet]:
-    """Every packet in the merged recordings, their quarantine folders and the spool."""
-    return kept_packets_in(data_dir / "recordings") | spool_packets(data_dir / "spool")
+def kept_packets(data_dir: pathlib.Path, recording_id: str) -> set[Packet]:
+    """Every packet of ``recording_id`` in its merged file, its quarantine and the spool."""
+    return kept_packets_in(data_dir / "recordings", recording_id) | spool_packets(
+        data_dir / "spool"
+    ).get(recording_id, set())
+
+
+def merge_snapshot(into: dict[str, set[Packet]], snapshot: dict[str, set[Packet]]) -> None:
+    """Add a spool snapshot to what must survive."""
+    for recording_id, held in snapshot.items():
+        into.setdefault(recording_id, set()).update(held)
+
+
+def missing_packets(data_dir: pathlib.Path, must_keep: dict[str, set[Packet]]) -> dict[str, int]:
+    """Per recording, how many packets that were in the spool are nowhere now."""
+    missing = {}
+    for recording_id, held in must_keep.items():
+        gone = held - kept_packets(data_dir, recording_id)
+        if gone:
+            missing[recording_id] = len(gone)
+    return missing
 
 
 def probe_valid(path: pathlib.Path) -> dict[str, Any]:

