@@ -31,6 +31,10 @@ def test_bad_chunks_are_quarantined_and_named_in_the_manifest(
     data = rec.chunk_path("rgb", 3).read_bytes()
     rec.chunk_path("rgb", 3).write_bytes(data[: len(data) // 2])  # truncated (crash-like)
     (rec.directory / "rgb" / "notes.txt").write_text("operator note")  # unknown file
+    # a crash left a chunk whose first packet was never written: header only, nothing to keep
+    factory.write_chunk(rec.directory / "rgb" / "00009.mkv.part", factory.rgb_spec(), [])
+    # a .part chunk that does hold a packet the merge never saw must be kept
+    factory.write_chunk(rec.directory / "depth" / "00009.mkv.part", factory.depth_spec(), [9000])
     before = _digests(rec.directory)
 
     result = merge.merge_recording(rec.directory, out_dir, cleanup=True)
@@ -43,6 +47,7 @@ def test_bad_chunks_are_quarantined_and_named_in_the_manifest(
         "imu/00003.mkv",
         "depth/00002.mkv",
         "rgb/notes.txt",
+        "depth/00009.mkv.part",
     }
     # the truncated chunk reads to a clean end: every complete packet it holds is in the
     # output (what lies past them is an incomplete packet no reader can use), so it goes

@@ -10,6 +10,8 @@ bytes); it never trusts what the merge believes it copied. Everything else is ke
   chunk that cannot be read to its end, and any file the spool format does not know, is moved
   to the quarantine folder beside the merged file, ``<output_dir>/<mkv stem>.quarantine/``,
   under its path in the spool, and listed in the manifest's ``quarantined`` with the reason;
+* a writer's unfinished ``<chunk>.mkv.part`` file is verified like a chunk: deleted when it holds
+  no packet (or only packets the output holds), kept otherwise;
 * the spool's own metadata (``recording.json``, ``stats.json``, ``COMPLETE``, the writer lock)
   is deleted last; the manifest already carries what it said.
 
@@ -56,6 +58,7 @@ _METADATA = frozenset(
 _READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
 
 PacketKey = tuple[int | None, int, bytes]
+_PART_SUFFIX = ".mkv.part"
 
 
 class SpoolCleanupError(RuntimeError):
@@ -141,9 +144,10 @@ def plan(
         if rel in skipped:
             keep.append((path, f"skipped by the merge: {skipped[rel]}"))
             continue
-        if rel not in used:
+        if rel not in used and not rel.endswith(_PART_SUFFIX):
             keep.append((path, "not part of the merge"))
             continue
+        # a used chunk, or a writer's unfinished ``.part`` chunk (normally without a packet)
         keys, error = read_packet_keys(path)
         missing = sum(1 for key in keys if key not in output)
         if error is not None:
