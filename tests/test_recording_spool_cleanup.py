@@ -6,6 +6,7 @@ import hashlib
 import os
 import pathlib
 
+import av
 import pytest
 
 from omgrab.recording import manifest, merge, recovery, spool_cleanup
@@ -32,7 +33,10 @@ def test_bad_chunks_are_quarantined_and_named_in_the_manifest(
     rec.chunk_path("rgb", 3).write_bytes(data[: len(data) // 2])  # truncated (crash-like)
     (rec.directory / "rgb" / "notes.txt").write_text("operator note")  # unknown file
     # a crash left a chunk whose first packet was never written: header only, nothing to keep
-    factory.write_chunk(rec.directory / "rgb" / "00009.mkv.part", factory.rgb_spec(), [])
+    header_only = av.open(str(rec.directory / "rgb" / "00009.mkv.part"), "w", format="matroska")
+    header_only.add_mux_stream("ass")
+    header_only.start_encoding()
+    header_only.close()
     # a .part chunk that does hold a packet the merge never saw must be kept
     factory.write_chunk(rec.directory / "depth" / "00009.mkv.part", factory.depth_spec(), [9000])
     before = _digests(rec.directory)

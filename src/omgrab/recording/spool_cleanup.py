@@ -10,8 +10,9 @@ bytes); it never trusts what the merge believes it copied. Everything else is ke
   chunk that cannot be read to its end, and any file the spool format does not know, is moved
   to the quarantine folder beside the merged file, ``<output_dir>/<mkv stem>.quarantine/``,
   under its path in the spool, and listed in the manifest's ``quarantined`` with the reason;
-* a writer's unfinished ``<chunk>.mkv.part`` file is verified like a chunk: deleted when it holds
-  no packet (or only packets the output holds), kept otherwise;
+* a writer's unfinished ``<chunk>.mkv.part`` file (renamed at its first packet, so normally a
+  bare Matroska header that libavformat reads as ending before any packet) is deleted when it
+  holds no packet or only packets the output holds, kept otherwise;
 * the spool's own metadata (``recording.json``, ``stats.json``, ``COMPLETE``, the writer lock)
   is deleted last; the manifest already carries what it said.
 
@@ -59,6 +60,7 @@ _READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
 
 PacketKey = tuple[int | None, int, bytes]
 _PART_SUFFIX = ".mkv.part"
+_MAX_HEADER_BYTES = 64 * 1024
 
 
 class SpoolCleanupError(RuntimeError):
@@ -115,6 +117,23 @@ def read_packet_keys(path: pathlib.Path) -> tuple[list[PacketKey], str | None]:
         container.close()
 
 
+def _header_only(path: pathlib.Path) -> bool:
+    """Whether ``path`` is a Matroska header without any cluster (a writer's fresh ``.part``).
+
+    libavformat reports the end of file before the first packet; the file is no larger than a
+    header can be. Such a file holds no packet.
+    """
+    if path.stat().st_size > _MAX_HEADER_BYTES:
+        return False
+    try:
+        av.open(str(path), "r", format="matroska").close()
+    except av.error.EOFError:
+        return True
+    except _READ_ERRORS:
+        return False
+    return False
+
+
 def _output_keys(mkv: pathlib.Path) -> set[PacketKey]:
     keys, error = read_packet_keys(mkv)
     if error is not None:
@@ -148,6 +167,9 @@ def plan(
             keep.append((path, "not part of the merge"))
             continue
         # a used chunk, or a writer's unfinished ``.part`` chunk (normally without a packet)
+        if rel.endswith(_PART_SUFFIX) and _header_only(path):
+            verified.append(path)
+            continue
         keys, error = read_packet_keys(path)
         missing = sum(1 for key in keys if key not in output)
         if error is not None:
