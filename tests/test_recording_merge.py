@@ -23,16 +23,7 @@ needs_mkvtoolnix = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def spool(tmp_path: pathlib.Path) -> pathlib.Path:
-    return tmp_path / "spool"
-
-
-@pytest.fixture
-def out_dir(tmp_path: pathlib.Path) -> pathlib.Path:
-    path = tmp_path / "out"
-    path.mkdir()
-    return path
+# fixtures spool and out_dir: tests/fixtures_recording.py
 
 
 def _sha(path: pathlib.Path) -> str:
