@@ -50,7 +50,12 @@ def test_disk_full_while_recording_then_space_freed(tmp_path: pathlib.Path) -> N
             _wait(lambda: len(_merged(data_dir)) == 1, 60, "first recording not merged")
             first = _merged(data_dir)[0]
             app_process.probe_valid(first)
-            assert not any((data_dir / "spool").glob("*/*/*.mkv"))
+            # the spool is cleaned up just after the merged file appears
+            _wait(
+                lambda: not any((data_dir / "spool").glob("*/*/*.mkv")),
+                60,
+                "spool not cleaned up after the merge",
+            )
             # space freed: the next press records again
             filler.unlink()
             _wait(
