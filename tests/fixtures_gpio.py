@@ -115,6 +115,10 @@ elif args[:2] == ["connection", "delete"]:
     if args[2] in state["active"]:
         state["active"].remove(args[2])
     save()
+elif args[:3] == ["device", "wifi", "list"]:
+    behave("list")
+    for ssid, signal, security in state.get("visible", []):
+        print(ssid.replace("\\", "\\\\").replace(":", "\\:") + ":" + str(signal) + ":" + security)
 elif args[:3] == ["device", "wifi", "connect"]:
     behave("connect")
     ssid = args[3]

@@ -50,6 +50,9 @@ class AppConfig:
         dashboard_port: Port of the web dashboard on ``dashboard_host``; None disables it,
             0 picks a free port.
         dashboard_host: Address the dashboard listens on.
+        dashboard_token: Access token of the dashboard (required off loopback).
+        dashboard_token_file: Where a generated dashboard token is kept (mode 0600) when
+            ``dashboard_token`` is None; defaults to ``<data_dir>/dashboard-token`` off loopback.
         mqtt_host: MQTT broker for operator delivery, or None.
         mqtt_port: MQTT broker port.
         mqtt_topic: Topic detections are published on.
@@ -57,7 +60,8 @@ class AppConfig:
         mqtt_password: MQTT password.
         mqtt_tls: Connect to the broker with TLS.
         mqtt_ca_file: CA bundle for TLS, or None for the system's.
-        dashboard_token: Access token for the dashboard, or None (enforced by the dashboard).
+        mqtt_base_topic: Prefix of the status/availability/events/command topics
+            (``<base>/<device_id>/...``).
         storage_thresholds: Free-space thresholds of the recorder and the perception output.
         network_check_host: Host used for the internet reachability probe.
         network_check_port: Port used for the internet reachability probe.
@@ -82,6 +86,8 @@ class AppConfig:
     perception_rate_hz: float = 10.0
     dashboard_port: int | None = None
     dashboard_host: str = "127.0.0.1"
+    dashboard_token: str | None = None
+    dashboard_token_file: pathlib.Path | None = None
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     mqtt_topic: str = "omgrab/detections"
@@ -89,7 +95,7 @@ class AppConfig:
     mqtt_password: str | None = None
     mqtt_tls: bool = False
     mqtt_ca_file: str | None = None
-    dashboard_token: str | None = None
+    mqtt_base_topic: str = "omgrab"
     storage_thresholds: storage.StorageThresholds = dataclasses.field(
         default_factory=storage.StorageThresholds
     )

@@ -36,7 +36,8 @@ import omgrab
 from omgrab import clock as clock_mod
 from omgrab import devices, gpio, output, recording, storage
 from omgrab.app import config as config_mod
-from omgrab.app import dashboard, instance_lock, perception
+from omgrab.app import dashboard, instance_lock, mqtt_console, perception
+from omgrab.app.web import security
 from omgrab.cameras import base as camera_base
 from omgrab.hardware import ina219, system_metrics
 from omgrab.recording import recovery
@@ -165,6 +166,8 @@ class DeviceApp:
         self._stop = threading.Event()
         self._button_thread: threading.Thread | None = None
         self._dashboard: Any = None
+        self.console: dashboard.Console | None = None
+        self.mqtt_console: mqtt_console.MqttConsole | None = None
         self._started = False
         self.health_log_errors = 0
         self.lock = instance_lock.InstanceLock(config.spool_dir)
@@ -241,6 +244,31 @@ class DeviceApp:
             clock=self.clock,
         )
 
+    def _dashboard_options(self) -> dashboard.DashboardOptions:
+        cfg = self.config
+        token_file = cfg.dashboard_token_file
+        if token_file is None and not security.is_loopback(cfg.dashboard_host):
+            token_file = cfg.data_dir / "dashboard-token"
+        return dashboard.DashboardOptions(
+            host=cfg.dashboard_host,
+            port=cfg.dashboard_port or 0,
+            token=cfg.dashboard_token,
+            token_file=token_file,
+        )
+
+    def _mqtt_options(self) -> mqtt_console.MqttOptions:
+        cfg = self.config
+        assert cfg.mqtt_host is not None
+        return mqtt_console.MqttOptions(
+            host=cfg.mqtt_host,
+            port=cfg.mqtt_port,
+            base_topic=f"{cfg.mqtt_base_topic}/{cfg.device_id}",
+            username=cfg.mqtt_username,
+            password=cfg.mqtt_password,
+            tls=cfg.mqtt_tls,
+            ca_file=pathlib.Path(cfg.mqtt_ca_file) if cfg.mqtt_ca_file else None,
+        )
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
@@ -272,11 +300,18 @@ class DeviceApp:
         )
         self._button_thread.start()
         if self.config.dashboard_port is not None:
+            self.console = dashboard.Console(self, self._dashboard_options())
+            self.console.start()
             self._dashboard = dashboard.DashboardServer(
-                dashboard.create_app(self), self.config.dashboard_host, self.config.dashboard_port
+                self.console.asgi(), self.config.dashboard_host, self.config.dashboard_port
             )
             self._dashboard.start()
+        if self.config.mqtt_host is not None:
+            self.mqtt_console = mqtt_console.MqttConsole(self, self._mqtt_options())
+            self.mqtt_console.start()
         self.state_machine.boot_complete()
+        if self.console is not None:
+            self.console.snapshot.refresh()  # the console shows IDLE from the first request
 
     def stop(self) -> None:
         """Stop recording (merging it), stop every thread, drain and close every writer."""
@@ -294,8 +329,12 @@ class DeviceApp:
                 logger.exception("perception loop had failed")
         self.status.shutdown()
         self.network.shutdown()
+        if self.mqtt_console is not None:
+            self.mqtt_console.stop()
         if self._dashboard is not None:
             self._dashboard.stop()
+        if self.console is not None:
+            self.console.stop()
         self.output.close()
         close = getattr(self.device, "close", None)
         if close is not None:

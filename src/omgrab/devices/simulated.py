@@ -166,6 +166,7 @@ class SimulatedImuSensor(sensor_base.Sensor):
         self._name = name
         self._inner = inner
         self._delivered = 0
+        self._latest: sensor_base.Item | None = None
 
     @property
     def name(self) -> str:
@@ -187,6 +188,11 @@ class SimulatedImuSensor(sensor_base.Sensor):
         """Time between items (one batch), for capture gap detection."""
         return self._inner.batch_period_s
 
+    @property
+    def latest(self) -> sensor_base.Item | None:
+        """The last item returned, if any (the console's live IMU values)."""
+        return self._latest
+
     def _open(self) -> None:
         self._inner.open()
 
@@ -205,6 +211,7 @@ class SimulatedImuSensor(sensor_base.Sensor):
         except _Unavailable as exc:
             raise sensor_base.SensorDataUnavailableError(str(exc)) from None
         item = self._inner.make_batch(start)
+        self._latest = item
         self._delivered += 1
         return item
 

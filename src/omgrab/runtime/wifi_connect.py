@@ -13,6 +13,7 @@ the hotspot down (``nmcli connection down`` / ``delete``) and, given credentials
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -26,6 +27,21 @@ PSK_FIELD = "802-11-wireless-security.psk"
 
 Callback = Callable[[bool], None]
 StartFunction = Callable[[bool, Callback | None], bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class WifiNetwork:
+    """A network seen by the device.
+
+    Attributes:
+        ssid: Network name.
+        signal: Signal strength 0-100.
+        security: ``WPA2``, ``WPA1 WPA2``... or ``open``.
+    """
+
+    ssid: str
+    signal: int
+    security: str
 
 
 class WifiManager:
@@ -99,6 +115,28 @@ class WifiManager:
         """The latest error, if any."""
         with self._lock:
             return self._last_error
+
+    def scan_networks(self) -> list[WifiNetwork]:
+        """The networks the device sees (through the nmcli provider), strongest first.
+
+        Raises:
+            RuntimeError: The manager was not built with :meth:`with_nmcli`.
+            NmcliError: ``nmcli`` failed.
+        """
+        if self.provider is None:
+            raise RuntimeError("this WifiManager has no nmcli provider to scan with")
+        return self.provider.scan_networks()
+
+    def submit_credentials(self, ssid: str, password: str | None = None) -> None:
+        """Hand the network chosen on the setup page to the provider (see its docs).
+
+        Raises:
+            RuntimeError: No provider, or no setup is waiting for credentials.
+            ValueError: The SSID or password is invalid.
+        """
+        if self.provider is None:
+            raise RuntimeError("this WifiManager has no nmcli provider to submit to")
+        self.provider.submit_credentials(ssid, password)
 
     def start_wifi_connect(self, force_mode: bool = True, callback: Callback | None = None) -> bool:
         """Start the WiFi setup service.
@@ -355,6 +393,43 @@ class NmcliHotspotProvider:
             self._credentials = (ssid, password)
             self._wake.set()
 
+    def scan_networks(self) -> list[WifiNetwork]:
+        """List visible networks from NetworkManager's scan cache, strongest first.
+
+        The setup hotspot itself and hidden networks (no SSID) are left out; an SSID seen on
+        several access points is listed once with its best signal.
+
+        Raises:
+            NmcliError: ``nmcli`` failed.
+        """
+        out = self._run(
+            [
+                "-t",
+                "-f",
+                "SSID,SIGNAL,SECURITY",
+                "device",
+                "wifi",
+                "list",
+                "ifname",
+                self.ifname,
+                "--rescan",
+                "auto",
+            ],
+            self._command_timeout_s,
+        )
+        best: dict[str, WifiNetwork] = {}
+        for line in out.splitlines():
+            fields = _split_terse(line)
+            if len(fields) != 3 or not fields[0] or fields[0] == self.ssid:
+                continue
+            ssid, signal, security = fields
+            network = WifiNetwork(
+                ssid, int(signal) if signal.isdigit() else 0, security.strip() or "open"
+            )
+            if ssid not in best or network.signal > best[ssid].signal:
+                best[ssid] = network
+        return sorted(best.values(), key=lambda n: -n.signal)
+
     def wait_until_done(self, timeout_s: float | None = None) -> bool:
         """Block until the current setup has completed; return False on timeout."""
         return self._done.wait(timeout_s)
@@ -527,3 +602,23 @@ def _redact(command: Sequence[str]) -> str:
 def _unescape(field: str) -> str:
     # nmcli -t escapes ':' and '\' in values with a backslash.
     return field.replace("\\:", ":").replace("\\\\", "\\")
+
+
+def _split_terse(line: str) -> list[str]:
+    """Split one ``nmcli -t`` line on unescaped ':' and unescape the fields."""
+    fields: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in line:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields

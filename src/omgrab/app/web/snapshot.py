@@ -1,0 +1,224 @@
+"""The console's status snapshot, refreshed off the event loop.
+
+Data path: a ``console-snapshot`` thread builds the status document every ``period_s`` from the
+device app (recorder, writer stats, storage, device status, perception) and publishes it by
+replacing one reference. HTTP handlers, the SSE stream and ``/metrics`` only read that
+reference: they never take the recorder's lock, so a start waiting for a slow device (which
+holds that lock for seconds) cannot stall the event loop. While the thread is blocked the
+published document simply ages; its ``age_s`` says how old it is.
+
+Bounds: one document (a few KB) plus the previous counters for rate computation.
+
+Lifecycle: :meth:`StatusSnapshot.start` / :meth:`StatusSnapshot.stop` (joins the thread).
+
+Errors: an exception while building a document is logged and counted in ``errors`` (exposed in
+the document and in ``/metrics``); the previous document stays published and the thread keeps
+running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from omgrab.runtime import recording_manager
+
+if TYPE_CHECKING:
+    from omgrab.app import device_app
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """One published status document.
+
+    Attributes:
+        seq: Increases by one per refresh.
+        taken_at: Monotonic time it was built.
+        document: The JSON-ready status document.
+    """
+
+    seq: int
+    taken_at: float
+    document: dict[str, Any]
+
+
+class StatusSnapshot:
+    """Builds the status document on its own thread; readers get the latest without waiting.
+
+    Args:
+        app: The device application.
+        period_s: Refresh period.
+        wifi: Optional callable returning the Wi-Fi setup state dict.
+    """
+
+    def __init__(self, app: device_app.DeviceApp, period_s: float = 0.5, wifi: Any = None) -> None:
+        self._app = app
+        self._period_s = period_s
+        self._wifi = wifi
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._latest = Snapshot(0, time.monotonic(), {"state": "starting"})
+        self._prev_frames: dict[str, tuple[float, int]] = {}
+        self._prev_size: tuple[float, int] | None = None
+        self._write_rate_bps: float | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+
+    @property
+    def latest(self) -> Snapshot:
+        """The newest document (never blocks)."""
+        return self._latest
+
+    def document(self) -> dict[str, Any]:
+        """The newest document with its ``age_s``."""
+        snap = self._latest
+        return {**snap.document, "age_s": round(time.monotonic() - snap.taken_at, 3)}
+
+    def json_bytes(self) -> bytes:
+        """The newest document as JSON."""
+        return orjson.dumps(self.document())
+
+    def start(self) -> None:
+        """Build the first document, then refresh on the thread."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._run, name="console-snapshot", daemon=True)
+        self._thread.start()
+
+    def refresh_soon(self) -> None:
+        """Ask the thread for a refresh now (after a button press or command)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._period_s)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.refresh()
+
+    def refresh(self) -> None:
+        """Build and publish one document (errors counted, previous kept)."""
+        try:
+            document = self._build()
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("console status snapshot failed")
+            return
+        self._latest = Snapshot(self._latest.seq + 1, time.monotonic(), document)
+
+    def _build(self) -> dict[str, Any]:
+        app = self._app
+        now = time.monotonic()
+        recorder = app.recorder
+        session = recorder.active_session
+        started = recorder.recording_started_at
+        current: dict[str, Any] | None = None
+        if session is not None:
+            current = self._current_recording(session, now)
+        else:
+            self._prev_frames.clear()
+            self._prev_size = None
+        reading = app.storage.reading()
+        available = reading.available_bytes
+        rate = self._write_rate_bps
+        hours_left = (available / rate / 3600.0) if rate else None
+        storage = app.output.get_storage_status()
+        device = app.status.get_status_dict()
+        return {
+            "device_id": app.config.device_id,
+            "state": app.state_machine.state.value,
+            "seq": self._latest.seq + 1,
+            "recorder": {
+                "is_recording": session is not None,
+                "recording_id": session.recording_id if session is not None else None,
+                "started_at": started.isoformat() if started is not None else None,
+                "last_error": recorder.last_error,
+                "last_recording": str(recorder.last_recording_path or "") or None,
+                "current": current,
+            },
+            "storage": {
+                "total_bytes": reading.total_bytes,
+                "available_bytes": available,
+                "free_pct": round(reading.free_pct, 2),
+                "level": app.storage.level.name.lower(),
+                "write_rate_bps": rate,
+                "hours_left": hours_left,
+                "frames_recorded": storage.frames_recorded,
+                "detections_logged": storage.detections_logged,
+                "should_reduce_recording": storage.should_reduce_recording,
+            },
+            "output": {
+                "session_dir": app.output.session_dir,
+                "error_count": app.output.error_count,
+            },
+            "perception": dataclasses.asdict(app.scan.stats),
+            "battery": device.get("battery"),
+            "network": device.get("network"),
+            "device": device,
+            "imu": _latest_imu(app),
+            "wifi": self._wifi() if self._wifi is not None else None,
+            "snapshot_errors": self.errors,
+        }
+
+    def _current_recording(self, session: Any, now: float) -> dict[str, Any]:
+        streams: dict[str, Any] = {}
+        writer_stats = session.writer.stats
+        capture = session.capture_stats()
+        for name, stats in writer_stats.items():
+            prev = self._prev_frames.get(name)
+            fps = None
+            if prev is not None and now > prev[0]:
+                fps = round((stats.frames_written - prev[1]) / (now - prev[0]), 2)
+            self._prev_frames[name] = (now, stats.frames_written)
+            cap = capture.get(name)
+            streams[name] = {
+                "kind": stats.kind,
+                "fps": fps,
+                "frames_written": stats.frames_written,
+                "dropped": stats.frames_dropped + (cap.items_dropped if cap is not None else 0),
+                "gaps": int(getattr(cap, "gaps", 0) or 0),
+                "backlog": stats.queued,
+                "healthy": stats.healthy,
+            }
+        size = recording_manager.directory_bytes(session.recording_dir)
+        if self._prev_size is not None and now > self._prev_size[0]:
+            delta = size - self._prev_size[1]
+            if delta >= 0:
+                self._write_rate_bps = delta / (now - self._prev_size[0])
+        self._prev_size = (now, size)
+        return {
+            "elapsed_s": round(session.recording_length_s, 2),
+            "size_bytes": size,
+            "streams": streams,
+            "errors": list(session.errors),
+        }
+
+
+def _latest_imu(app: device_app.DeviceApp) -> dict[str, Any] | None:
+    for sensor in app.device.sensors.values():
+        item = getattr(sensor, "latest", None)
+        if item is None:
+            continue
+        payload, timestamp = item
+        try:
+            batch = orjson.loads(payload)
+            reading = batch["readings"][-1]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        return {"t": timestamp.isoformat(), "accel": reading["accel"], "gyro": reading["gyro"]}
+    return None
