@@ -16,7 +16,8 @@ The rules, applied by :class:`SecurityMiddleware` to every HTTP request before a
   SameSite=Strict; set by opening ``/?token=<token>`` once), or ``?token=`` on the request.
   The comparison is constant-time.
 * **Body limit**: a body larger than ``max_body_bytes`` is refused with 413, whether announced
-  by ``Content-Length`` or streamed.
+  by ``Content-Length`` or streamed; the body (at most that size) is read before the route
+  runs, so a route never sees a partial body.
 
 The token is generated at first start by :func:`load_or_create_token` and stored with mode
 0600; the caller prints it once. :func:`safe_child` is how every route turns a request value
@@ -181,21 +182,13 @@ class SecurityMiddleware:
             self.refused += 1
             await _plain(send, 413, f"request body over {limit} bytes")
             return
-        started = False
-        inner_send = self._with_cookie(scope, send)
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await inner_send(message)
-
         try:
-            await self._app(scope, _limited(receive, limit), tracking_send)
+            replay = await _read_body(receive, limit)
         except BodyTooLargeError as exc:
             self.refused += 1
-            if started:
-                raise
             await _plain(send, 413, str(exc))
+            return
+        await self._app(scope, replay, self._with_cookie(scope, send))
 
     def _check(self, scope: Scope, headers: dict[str, str]) -> tuple[str | None, int]:
         config = self._config
@@ -258,19 +251,37 @@ class BodyTooLargeError(Exception):
     """A streamed request body went over the limit."""
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+async def _read_body(receive: Receive, limit: int) -> Receive:
+    """Read the whole body (at most ``limit`` bytes) and return a receive that replays it.
+
+    Raises:
+        BodyTooLargeError: More than ``limit`` bytes arrived.
+    """
+    parts: list[bytes] = []
     seen = 0
-
-    async def limited_receive() -> Message:
-        nonlocal seen
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLargeError(f"request body over {limit} bytes")
-        return message
+        if message["type"] != "http.request":
+            first: Message = message
+            break
+        body = message.get("body", b"")
+        seen += len(body)
+        if seen > limit:
+            raise BodyTooLargeError(f"request body over {limit} bytes")
+        parts.append(body)
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+            break
+    replayed = False
 
-    return limited_receive
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first
+        return await receive()
+
+    return replay
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
