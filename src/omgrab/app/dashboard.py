@@ -121,6 +121,9 @@ class Console:
         )
         self._page = importlib.resources.files("omgrab.app").joinpath("static/index.html")
         self.middleware: security.SecurityMiddleware | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self.snapshot.add_listener(self._published)
 
     def start(self) -> None:
         """Start the snapshot and live threads."""
@@ -199,21 +202,33 @@ class Console:
         self.middleware = security.SecurityMiddleware(starlette_app, self.security_config)
         return self.middleware
 
+    def _published(self) -> None:
+        """Snapshot thread: wake every SSE stream on the loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake_streams)
+
+    def _wake_streams(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     async def _events(self, request: requests.Request) -> AsyncIterator[bytes]:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._changed = asyncio.Event()
         last = -1
-        period = max(0.1, self.options.snapshot_period_s / 2)
-        idle = 0.0
-        while not await request.is_disconnected():
+        while True:
+            changed = self._changed
             current = self.snapshot.latest
             if current.seq != last:
                 last = current.seq
-                idle = 0.0
-                yield b"data: " + self.snapshot.json_bytes() + b"\n\n"
-            elif idle >= 15.0:
-                idle = 0.0
+                yield b"data: " + current.json + b"\n\n"
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=15.0)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
                 yield b": keep-alive\n\n"
-            await asyncio.sleep(period)
-            idle += period
 
     async def _detections(self, _request: requests.Request) -> responses.Response:
         hub = self.app.ndjson

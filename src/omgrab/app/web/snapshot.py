@@ -2,10 +2,11 @@
 
 Data path: a ``console-snapshot`` thread builds the status document every ``period_s`` from the
 device app (recorder, writer stats, storage, device status, perception) and publishes it by
-replacing one reference. HTTP handlers, the SSE stream and ``/metrics`` only read that
-reference: they never take the recorder's lock, so a start waiting for a slow device (which
-holds that lock for seconds) cannot stall the event loop. While the thread is blocked the
-published document simply ages; its ``age_s`` says how old it is.
+replacing one reference, serialized to JSON once on that thread. HTTP handlers, the SSE
+stream and ``/metrics`` only read that reference: they never take the recorder's lock, so a
+start waiting for a slow device (which holds that lock for seconds) cannot stall the event
+loop. While the thread is blocked the
+published document simply ages; its ``updated_at`` says when it was built.
 
 Bounds: one document (a few KB) plus the previous counters for rate computation.
 
@@ -19,9 +20,11 @@ running.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -42,11 +45,13 @@ class Snapshot:
         seq: Increases by one per refresh.
         taken_at: Monotonic time it was built.
         document: The JSON-ready status document.
+        json: ``document`` serialized once, off the loop (what handlers send).
     """
 
     seq: int
     taken_at: float
     document: dict[str, Any]
+    json: bytes = b"{}"
 
 
 class StatusSnapshot:
@@ -60,17 +65,22 @@ class StatusSnapshot:
 
     def __init__(self, app: device_app.DeviceApp, period_s: float = 0.5, wifi: Any = None) -> None:
         self._app = app
+        self._listeners: list[Callable[[], None]] = []
         self._period_s = period_s
         self._wifi = wifi
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latest = Snapshot(0, time.monotonic(), {"state": "starting"})
+        self._latest = Snapshot(0, time.monotonic(), {"state": "starting"}, b'{"state":"starting"}')
         self._prev_frames: dict[str, tuple[float, int]] = {}
         self._prev_size: tuple[float, int] | None = None
         self._write_rate_bps: float | None = None
         self.errors = 0
         self.last_error: str | None = None
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` (on the snapshot thread; keep it short) after each refresh."""
+        self._listeners.append(listener)
 
     @property
     def latest(self) -> Snapshot:
@@ -78,13 +88,12 @@ class StatusSnapshot:
         return self._latest
 
     def document(self) -> dict[str, Any]:
-        """The newest document with its ``age_s``."""
-        snap = self._latest
-        return {**snap.document, "age_s": round(time.monotonic() - snap.taken_at, 3)}
+        """The newest document (its ``updated_at`` says when it was built)."""
+        return self._latest.document
 
     def json_bytes(self) -> bytes:
-        """The newest document as JSON."""
-        return orjson.dumps(self.document())
+        """The newest document as JSON, serialized when it was built."""
+        return self._latest.json
 
     def start(self) -> None:
         """Build the first document, then refresh on the thread."""
@@ -119,7 +128,15 @@ class StatusSnapshot:
             self.last_error = f"{type(exc).__name__}: {exc}"
             logger.exception("console status snapshot failed")
             return
-        self._latest = Snapshot(self._latest.seq + 1, time.monotonic(), document)
+        self._latest = Snapshot(
+            self._latest.seq + 1, time.monotonic(), document, orjson.dumps(document)
+        )
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                self.errors += 1
+                logger.exception("status snapshot listener failed")
 
     def _build(self) -> dict[str, Any]:
         app = self._app
@@ -143,6 +160,7 @@ class StatusSnapshot:
             "device_id": app.config.device_id,
             "state": app.state_machine.state.value,
             "seq": self._latest.seq + 1,
+            "updated_at": datetime.datetime.now(datetime.UTC).isoformat(),
             "recorder": {
                 "is_recording": session is not None,
                 "recording_id": session.recording_id if session is not None else None,
