@@ -63,6 +63,8 @@ class AppConfig:
         mqtt_base_topic: Prefix of the status/availability/events/command topics
             (``<base>/<device_id>/...``).
         storage_thresholds: Free-space thresholds of the recorder and the perception output.
+        mqtt_keepalive: MQTT keep-alive in seconds; the broker publishes the device's last
+            will (``offline``) about 1.5 keep-alives after the device vanished.
         network_check_host: Host used for the internet reachability probe.
         network_check_port: Port used for the internet reachability probe.
         trigger_file: A file whose creation presses the button remotely, or None.
@@ -99,6 +101,7 @@ class AppConfig:
     storage_thresholds: storage.StorageThresholds = dataclasses.field(
         default_factory=storage.StorageThresholds
     )
+    mqtt_keepalive: int = 30
     network_check_host: str = "dns.google"
     network_check_port: int = 443
     trigger_file: pathlib.Path | None = None

@@ -267,6 +267,7 @@ class DeviceApp:
             password=cfg.mqtt_password,
             tls=cfg.mqtt_tls,
             ca_file=pathlib.Path(cfg.mqtt_ca_file) if cfg.mqtt_ca_file else None,
+            keepalive=cfg.mqtt_keepalive,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
