@@ -130,13 +130,21 @@ def test_status_availability_events_and_commands_with_credentials(tmp_path, brok
     base = "omgrab/test-rig"
     watcher = None
     try:
-        assert app.mqtt_console is not None and app.mqtt_console.wait_connected(20)
+        console = app.mqtt_console
+        assert console is not None and console.wait_connected(20)
+        deadline = time.monotonic() + 20
+        while console.published < 1:  # the status is out before anyone subscribes
+            assert time.monotonic() < deadline
+            threading.Event().wait(0.05)
         watcher = Watcher(broker.port, base)
         assert watcher.connected.wait(10)
-        # Retained: a late subscriber gets availability and the status at once.
-        assert watcher.wait_for("availability", lambda p, r: p == "online" and r)
-        status, _retained = watcher.wait_for("status", lambda p, r: r)
+        status, _ = watcher.wait_for("status")
         assert json.loads(status)["device_id"] == "test-rig"
+        # Retained: a subscriber arriving now (the broker has both) gets them at once.
+        late = Watcher(broker.port, base)
+        assert late.wait_for("availability", lambda p, r: p == "online" and r)
+        assert json.loads(late.wait_for("status", lambda p, r: r)[0])["device_id"] == "test-rig"
+        late.close()
         watcher.publish("command", "start")
         result, _ = watcher.wait_for("command/result")
         assert json.loads(result) == {
