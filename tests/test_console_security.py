@@ -212,3 +212,26 @@ def test_safe_child_rejects_a_symlink_pointing_outside(tmp_path) -> None:
     with pytest.raises(ValueError, match="outside"):
         security.safe_child(root, "link.mkv")
     assert security.safe_child(root, "2026-01-01.mkv") == root.resolve() / "2026-01-01.mkv"
+
+
+def test_cli_refuses_an_unusable_token_file_with_one_line_and_exit_2(tmp_path) -> None:
+    from tests import test_cli
+
+    token = tmp_path / "token"
+    token.write_text("abc\n")
+    os.chmod(token, 0o644)
+    done = test_cli.omgrab(
+        "run",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--dashboard-port",
+        "0",
+        "--dashboard-host",
+        "0.0.0.0",
+        "--dashboard-token-file",
+        str(token),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "make it 0600" in done.stderr
+    assert "Traceback" not in done.stderr

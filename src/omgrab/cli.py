@@ -35,10 +35,12 @@ from omgrab.app import (
     device_app,
     inspect_summary,
     instance_lock,
+    mqtt_console,
     record_once,
     rig_build,
     rig_config,
 )
+from omgrab.app.web import security as web_security
 from omgrab.recording import manifest as manifest_mod
 from omgrab.recording import merge as merge_mod
 from omgrab.recording import recovery
@@ -311,7 +313,14 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        device.start()
+        try:
+            device.start()
+        except (
+            web_security.InsecureBindError,
+            web_security.TokenFileError,
+            mqtt_console.MqttOptionsError,
+        ) as exc:
+            _fail(str(exc))
         console.print(
             f"omgrab {omgrab.__version__} running (pid {os.getpid()}, {rig.device.type} device, "
             f"data in {rig.rig.data_dir}); dashboard at {device.dashboard_url}; Ctrl-C to stop",

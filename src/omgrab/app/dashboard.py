@@ -77,7 +77,7 @@ class DashboardOptions:
 
         Raises:
             security.InsecureBindError: Off loopback without a token or a token file.
-            ValueError: The token file is unusable.
+            security.TokenFileError: The token file is unusable.
         """
         token = self.token
         if token is None and self.token_file is not None:

@@ -282,6 +282,11 @@ class DeviceApp:
             raise RuntimeError("DeviceApp already started")
         self.lock.acquire()
         self._started = True
+        # Settings errors (an off-loopback dashboard without a token, bad MQTT options) are
+        # raised here, before any part starts.
+        if self.config.dashboard_port is not None:
+            self.console = dashboard.Console(self, self._dashboard_options())
+        mqtt_options = self._mqtt_options() if self.config.mqtt_host is not None else None
         self.recovered = recovery.merge_orphaned_chunks(
             self.config.spool_dir, self.config.recordings_dir, cleanup=True
         )
@@ -300,15 +305,14 @@ class DeviceApp:
             daemon=True,
         )
         self._button_thread.start()
-        if self.config.dashboard_port is not None:
-            self.console = dashboard.Console(self, self._dashboard_options())
+        if self.console is not None:
             self.console.start()
             self._dashboard = dashboard.DashboardServer(
-                self.console.asgi(), self.config.dashboard_host, self.config.dashboard_port
+                self.console.asgi(), self.console.options.host, self.console.options.port
             )
             self._dashboard.start()
-        if self.config.mqtt_host is not None:
-            self.mqtt_console = mqtt_console.MqttConsole(self, self._mqtt_options())
+        if mqtt_options is not None:
+            self.mqtt_console = mqtt_console.MqttConsole(self, mqtt_options)
             self.mqtt_console.start()
         self.state_machine.boot_complete()
         if self.console is not None:

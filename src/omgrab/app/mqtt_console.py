@@ -56,6 +56,10 @@ COMMANDS = ("start", "stop")
 _QUEUE = 8
 
 
+class MqttOptionsError(ValueError):
+    """Inconsistent MQTT options."""
+
+
 @dataclasses.dataclass(frozen=True)
 class MqttOptions:
     """Broker and topics.
@@ -86,9 +90,11 @@ class MqttOptions:
 
     def __post_init__(self) -> None:
         if not self.base_topic or any(c in self.base_topic for c in "+#"):
-            raise ValueError(f"base_topic must be non-empty without wildcards: {self.base_topic!r}")
+            raise MqttOptionsError(
+                f"MQTT base topic must be non-empty without wildcards: {self.base_topic!r}"
+            )
         if self.password is not None and self.username is None:
-            raise ValueError("an MQTT password needs a username")
+            raise MqttOptionsError("an MQTT password needs a username (--mqtt-username)")
 
 
 class MqttConsole:

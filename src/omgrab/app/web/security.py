@@ -57,6 +57,10 @@ class InsecureBindError(ValueError):
     """Binding the console off loopback without an access token."""
 
 
+class TokenFileError(ValueError):
+    """The token file is unusable (empty, or readable by others)."""
+
+
 def is_loopback(host: str) -> bool:
     """True when ``host`` is a loopback address or ``localhost``."""
     if host in _LOOPBACK_NAMES:
@@ -88,15 +92,15 @@ def load_or_create_token(path: pathlib.Path) -> tuple[str, bool]:
         ``(token, created)``; ``created`` is True on the first start (print it once then).
 
     Raises:
-        ValueError: The file exists but is empty or readable by group/others.
+        TokenFileError: The file exists but is empty or readable by group/others.
     """
     if path.exists():
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise ValueError(f"token file {path} has mode {mode:o}; make it 0600")
+            raise TokenFileError(f"token file {path} has mode {mode:o}; make it 0600")
         token = path.read_text().strip()
         if not token:
-            raise ValueError(f"token file {path} is empty")
+            raise TokenFileError(f"token file {path} is empty")
         return token, False
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
