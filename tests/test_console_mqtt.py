@@ -228,3 +228,81 @@ def test_options_are_validated() -> None:
         mqtt_console.MqttOptions(host="h", base_topic="omgrab/#")
     with pytest.raises(ValueError, match="username"):
         mqtt_console.MqttOptions(host="h", password="p")
+
+
+def make_certificates(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=omgrab-test-ca", "-keyout", str(ca_key), "-out", str(ca_crt))  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", str(key), "-out", str(csr))  # fmt: skip
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+            "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt))  # fmt: skip
+    return ca_crt, crt, key
+
+
+def test_status_and_commands_over_tls_with_credentials(tmp_path, broker) -> None:
+    ca, crt, key = make_certificates(tmp_path)
+    tls_port = fixtures_output.free_port()
+    broker.stop()
+    broker.conf.write_text(
+        broker.conf.read_text().replace(
+            f"listener {broker.port} 127.0.0.1", f"listener {tls_port} 127.0.0.1"
+        )
+        + f"cafile {ca}\ncertfile {crt}\nkeyfile {key}\n"
+    )
+    broker.port = tls_port
+    broker.start()
+    config = test_app.small_config(
+        tmp_path / "tls",
+        perception=False,
+        mqtt_host="127.0.0.1",
+        mqtt_port=tls_port,
+        mqtt_username=USER,
+        mqtt_password=PASSWORD,
+        mqtt_tls=True,
+        mqtt_ca_file=ca,
+    )
+    app = device_app.DeviceApp(config)
+    app.start()
+    try:
+        console = app.mqtt_console
+        assert console is not None and console.wait_connected(20)
+        watcher = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+        watcher.username_pw_set(USER, PASSWORD)
+        watcher.tls_set(ca_certs=str(ca))
+        got: queue.Queue[tuple[str, str]] = queue.Queue()
+        watcher.on_message = lambda _c, _u, m: got.put((m.topic, m.payload.decode()))
+        watcher.on_connect = lambda c, *_: c.subscribe("omgrab/test-rig/#", qos=1)
+        watcher.connect("127.0.0.1", tls_port)
+        watcher.loop_start()
+        deadline = time.monotonic() + 20
+        seen: dict[str, str] = {}
+        while "omgrab/test-rig/status" not in seen:
+            topic, payload = got.get(timeout=max(0.1, deadline - time.monotonic()))
+            seen[topic] = payload
+        assert seen["omgrab/test-rig/availability"] == "online"
+        watcher.publish("omgrab/test-rig/command", "start", qos=1).wait_for_publish(5)
+        while True:
+            topic, payload = got.get(timeout=max(0.1, deadline + 10 - time.monotonic()))
+            if topic.endswith("command/result"):
+                break
+        assert json.loads(payload)["state"] == "recording"
+        watcher.disconnect()
+        watcher.loop_stop()
+    finally:
+        app.stop()
+    # Without the CA the device's TLS handshake fails: no plaintext fallback.
+    plain = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+    plain.username_pw_set(USER, PASSWORD)
+    with pytest.raises(OSError):
+        plain.tls_set()  # system CAs do not know the test CA
+        plain.connect("127.0.0.1", tls_port)
