@@ -260,3 +260,26 @@ def test_delete_needs_confirmation_then_removes_the_pair(console) -> None:
     assert not (root / f"{copy}.mkv").exists() and not (root / f"{copy}.json").exists()
     assert (root / f"{rid}.mkv").exists()
     assert client.delete(f"/api/recordings/{copy}", params={"confirm": copy}).status_code == 404
+
+
+def test_a_client_leaving_mid_playback_frees_the_remux_thread(console) -> None:
+    app, client, _ = console
+    rid = app.completed[0].stem
+    root: pathlib.Path = app.config.recordings_dir
+    assert app.console is not None
+    routes = app.console.recordings
+    routes.fragment_queue = 1  # the remux thread fills the queue and waits for the client
+    try:
+        for _ in range(8):  # more than the default executor's threads (6 on 2 cores)
+            with client.stream("GET", f"/api/recordings/{rid}/rgb.mp4") as stream:
+                next(stream.iter_raw(64))
+    finally:
+        routes.fragment_queue = 8
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("remux-") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a remux thread outlived its client"
+        threading.Event().wait(0.05)
+    # The worker threads are free: a button press (run in one) still answers.
+    assert client.post("/api/button/double").json()["state"] == "camera_preview"
+    assert client.post("/api/button/short").json()["state"] == "idle"
+    assert (root / f"{rid}.mkv").exists()

@@ -223,12 +223,13 @@ class RecordingRoutes:
 
     Args:
         root: The recordings directory.
+        fragment_queue: MP4 fragments buffered between the remux thread and the client.
     """
 
-    def __init__(self, root: pathlib.Path) -> None:
+    def __init__(self, root: pathlib.Path, fragment_queue: int = _FRAGMENT_QUEUE) -> None:
         self._root = root
+        self.fragment_queue = fragment_queue
         self.remux_errors = 0
-        self.deleted: list[str] = []
 
     def routes(self) -> list[routing.Route]:
         """The Starlette routes."""
@@ -292,33 +293,41 @@ class RecordingRoutes:
         return responses.StreamingResponse(self._fragments(mkv), media_type="video/mp4")
 
     async def _fragments(self, mkv: pathlib.Path) -> AsyncIterator[bytes]:
-        parts: queue.Queue[bytes | BaseException | None] = queue.Queue(_FRAGMENT_QUEUE)
+        parts: queue.Queue[bytes | BaseException | None] = queue.Queue(self.fragment_queue)
         cancel = threading.Event()
+
+        def offer(item: bytes | BaseException | None) -> bool:
+            while not cancel.is_set():
+                try:
+                    parts.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def produce() -> None:
             try:
                 for part in remux_rgb_fragments(mkv):
-                    while not cancel.is_set():
-                        try:
-                            parts.put(part, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-                    if cancel.is_set():
-                        return
-                parts.put(None)
+                    if not offer(part):
+                        return  # the client went away
+                offer(None)
             except Exception as exc:
                 self.remux_errors += 1
                 logger.exception("remuxing %s failed", mkv)
-                parts.put(exc)
+                offer(exc)
 
         thread = threading.Thread(target=produce, name=f"remux-{mkv.stem}", daemon=True)
         thread.start()
         try:
             while True:
-                item = await asyncio.to_thread(parts.get)
+                # A bounded wait: when the client goes away the worker thread is free again
+                # within 0.5 s instead of blocking on the queue for ever.
+                item = await asyncio.to_thread(_next_part, parts)
+                if item is _WAITING:
+                    continue
                 if item is None or isinstance(item, BaseException):
                     return
+                assert isinstance(item, bytes)
                 yield item
         finally:
             cancel.set()
@@ -335,9 +344,18 @@ class RecordingRoutes:
             return _not_found(request, resolved)
         mkv, manifest = resolved
         await asyncio.to_thread(_delete_pair, mkv, manifest)
-        self.deleted.append(rid)
         logger.warning("recording %s deleted from the console", rid)
         return responses.JSONResponse({"deleted": rid})
+
+
+_WAITING = object()
+
+
+def _next_part(parts: queue.Queue[bytes | BaseException | None]) -> object:
+    try:
+        return parts.get(timeout=0.5)
+    except queue.Empty:
+        return _WAITING
 
 
 def _delete_pair(mkv: pathlib.Path, manifest: pathlib.Path) -> None:
