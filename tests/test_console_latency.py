@@ -24,7 +24,7 @@ from tests import test_app
 
 READY_DELAY_S = 6.0
 STREAMS = 200
-PROBES = 60
+PROBES = 300
 P99_BOUND_S = 0.100
 
 
@@ -78,7 +78,7 @@ def test_page_stays_fast_under_200_concurrent_requests_while_a_start_waits(tmp_p
                 response = client.get("/" if i % 2 == 0 else "/api/status")
                 (page if i % 2 == 0 else status).append(time.perf_counter() - t0)
                 assert response.status_code == 200
-                threading.Event().wait(0.02)
+                threading.Event().wait(0.005)
         in_progress = not start_done.is_set()
         print(
             f"GET / p50 {statistics.median(page) * 1000:.1f} ms p99 {p99(page) * 1000:.1f} ms; "

@@ -9,9 +9,12 @@ call and no lock on the loop.
 
 Device lease: in the IDLE and CAMERA_PREVIEW states nothing else holds the device open, so the
 live thread opens it while someone watches (``open()`` is idempotent, so a recording that starts
-meanwhile shares it) and closes it ``linger_s`` after the last viewer left, unless a recording
-holds it (the recorder is asked off the loop; its start holds the recorder's lock until the
-device is entered, so the check waits for a start in progress).
+meanwhile shares it) and closes it ``linger_s`` after the last viewer left, unless the
+recorder's phase says a recording owns it (starting, recording or stopping); the recording
+closes it when it stops and the live view opens it again if someone still watches. Known
+window: a start claimed between that check and the close finds the device closed (refused as
+"not ready", or, if the live thread was descheduled for the whole start, a recording error
+reported by the recorder's health check).
 
 Bounds: one JPEG per stream; viewers wait on an ``asyncio.Event`` per frame.
 
@@ -31,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 from starlette import requests, responses, routing
+
+from omgrab import recorder_events
 
 if TYPE_CHECKING:
     from omgrab.app import device_app
@@ -127,7 +132,12 @@ class LiveView:
     def _publish_once(self) -> None:
         device = self._app.device
         latest = device.preview()
-        if latest is None and self._state() in _LEASE_STATES and not device.is_open:
+        if (
+            latest is None
+            and self._state() in _LEASE_STATES
+            and self._app.recorder.phase is recorder_events.RecorderPhase.IDLE
+            and not device.is_open
+        ):
             device.open()
             self._leased = True
             device.wait_until_ready(1.0)
@@ -153,7 +163,7 @@ class LiveView:
     def _release(self, force: bool) -> None:
         if not self._leased:
             return
-        if not force and (self._state() not in _LEASE_STATES or self._app.recorder.is_recording):
+        if not force and self._app.recorder.phase is not recorder_events.RecorderPhase.IDLE:
             # A recording took the device over; it closes the device when it stops.
             self._leased = False
             return

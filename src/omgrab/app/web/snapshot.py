@@ -142,6 +142,7 @@ class StatusSnapshot:
         app = self._app
         now = time.monotonic()
         recorder = app.recorder
+        phase = recorder.snapshot()
         session = recorder.active_session
         started = recorder.recording_started_at
         current: dict[str, Any] | None = None
@@ -162,6 +163,9 @@ class StatusSnapshot:
             "seq": self._latest.seq + 1,
             "updated_at": datetime.datetime.now(datetime.UTC).isoformat(),
             "recorder": {
+                "phase": phase.phase.value,
+                "pending_merges": phase.pending_merges,
+                "merges_failed": phase.merges_failed,
                 "is_recording": session is not None,
                 "recording_id": session.recording_id if session is not None else None,
                 "started_at": started.isoformat() if started is not None else None,
