@@ -217,19 +217,19 @@ def test_safe_child_rejects_a_symlink_pointing_outside(tmp_path) -> None:
 def test_cli_refuses_an_unusable_token_file_with_one_line_and_exit_2(tmp_path) -> None:
     from tests import test_cli
 
-    token = tmp_path / "token"
+    data = tmp_path / "data"
+    data.mkdir()
+    token = data / "dashboard-token"  # where a token generated at first start is kept
     token.write_text("abc\n")
     os.chmod(token, 0o644)
     done = test_cli.omgrab(
         "run",
         "--data-dir",
-        str(tmp_path / "data"),
+        str(data),
         "--dashboard-port",
         "0",
         "--dashboard-host",
         "0.0.0.0",
-        "--dashboard-token-file",
-        str(token),
         cwd=tmp_path,
     )
     assert done.returncode == 2, done.stderr

@@ -130,13 +130,15 @@ class LiveView:
             self._stop.wait(max(0.0, self._period - (time.monotonic() - started)))
 
     def _publish_once(self) -> None:
-        device = self._app.device
+        # Duck-typed: a device that can be opened and closed (every omgrab device is a
+        # context manager) is leased; one without ``is_open`` is never opened here.
+        device: Any = self._app.device
         latest = device.preview()
         if (
             latest is None
             and self._state() in _LEASE_STATES
             and self._app.recorder.phase is recorder_events.RecorderPhase.IDLE
-            and not device.is_open
+            and getattr(device, "is_open", True) is False
         ):
             device.open()
             self._leased = True
@@ -168,7 +170,8 @@ class LiveView:
             self._leased = False
             return
         self._leased = False
-        self._app.device.close()
+        device: Any = self._app.device
+        device.close()
 
     # -- event loop side ---------------------------------------------------------------------
 
