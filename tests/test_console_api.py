@@ -152,6 +152,7 @@ def test_metrics_scrape_parses_with_the_prometheus_text_parser(console) -> None:
         "omgrab_frames_written",
         "omgrab_frames_dropped",
         "omgrab_frames_missed",
+        "omgrab_capture_gaps",
         "omgrab_encoder_backlog",
         "omgrab_disk_free_bytes",
         "omgrab_state",
@@ -283,3 +284,27 @@ def test_a_client_leaving_mid_playback_frees_the_remux_thread(console) -> None:
     assert client.post("/api/button/double").json()["state"] == "camera_preview"
     assert client.post("/api/button/short").json()["state"] == "idle"
     assert (root / f"{rid}.mkv").exists()
+
+
+def test_summary_counts_gaps_drops_and_stop_reason_from_the_manifest(tmp_path) -> None:
+    from omgrab.app.web import recordings
+
+    mkv = tmp_path / "r.mkv"
+    mkv.write_bytes(b"x" * 10)
+    manifest = {
+        "recording_id": "r",
+        "stop_reason": "device_disconnected",
+        "recovered": True,
+        "streams": {
+            "rgb": {"frames_written": 90, "frames_dropped": 2, "capture_gaps": {"gaps": 3}},
+            "imu": {"frames_written": 10, "frames_dropped": None, "capture_gaps": None},
+        },
+    }
+    row = recordings.summarize(manifest, mkv)
+    assert (row.dropped, row.gaps, row.stop_reason, row.recovered) == (
+        2,
+        3,
+        "device_disconnected",
+        True,
+    )
+    assert row.frames == {"rgb": 90, "imu": 10} and row.size_bytes == 10

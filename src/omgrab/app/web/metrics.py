@@ -39,7 +39,8 @@ class ConsoleCollector(registry.Collector):
         per_stream = (
             ("omgrab_frames_written", "Frames written to chunk files", "frames_written"),
             ("omgrab_frames_dropped", "Frames dropped (writer and capture)", "dropped"),
-            ("omgrab_frames_missed", "Capture gaps (frames missed by the device)", "gaps"),
+            ("omgrab_frames_missed", "Frames the device lost before capture", "missed"),
+            ("omgrab_capture_gaps", "Capture gaps seen", "gaps"),
         )
         for name, text, key in per_stream:
             family = core.CounterMetricFamily(name, text + ", current recording", labels=["stream"])

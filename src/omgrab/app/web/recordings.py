@@ -106,6 +106,9 @@ def summarize(manifest: dict[str, Any], mkv: pathlib.Path) -> RecordingSummary:
 
 
 def _gap_count(stream: dict[str, Any]) -> int:
+    report = stream.get("capture_gaps")
+    if isinstance(report, dict):
+        return int(report.get("gaps") or 0)
     gaps = stream.get("gaps")
     if isinstance(gaps, list):
         return len(gaps)

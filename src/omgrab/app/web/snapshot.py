@@ -213,7 +213,8 @@ class StatusSnapshot:
                 "fps": fps,
                 "frames_written": stats.frames_written,
                 "dropped": stats.frames_dropped + (cap.items_dropped if cap is not None else 0),
-                "gaps": int(getattr(cap, "gaps", 0) or 0),
+                "gaps": cap.gaps if cap is not None else 0,
+                "missed": cap.frames_missed if cap is not None else 0,
                 "backlog": stats.queued,
                 "healthy": stats.healthy,
             }
