@@ -84,6 +84,12 @@ def problems_of(doc: dict, env: dict[str, str] | None = None) -> list[str]:
         ({"mqtt": {"topic": ""}}, "mqtt.topic = '': must be a non-empty string"),
         ({"dashbord": {"port": 1}}, "unknown section [dashbord] (allowed: rig, recording"),
         ({"upload": 3}, "[upload] must be a table"),
+        ({"upload": {"bucket": "b"}}, "upload.bucket must be a bucket name of 3 to 63"),
+        ({"upload": {"endpoint_url": "http://x"}}, "upload.bucket is required"),
+        ({"upload": {"bucket": "rigs", "part_size": 1024}}, "upload.part_size must be an integer"),
+        ({"upload": {"bucket": "rigs", "only_on_wifi": "yes"}}, "upload.only_on_wifi must be true"),
+        ({"upload": {"bucket": "rigs", "buket": "x"}}, "unknown upload setting 'buket'"),
+        ({"upload": {"bucket": "rigs", "enabled": 1}}, "upload.enabled = 1: must be true or false"),
     ],
 )
 def test_each_invalid_value_is_named_with_what_is_allowed(doc: dict, expected: str) -> None:
@@ -96,13 +102,29 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(problems) == 3
 
 
-def test_empty_file_is_the_simulated_rig_and_upload_is_reserved() -> None:
-    config = rig_config.from_dict({"upload": {"bucket": "b"}})
+def test_empty_file_is_the_simulated_rig_without_upload() -> None:
+    config = rig_config.from_dict({})
     assert config.device.type == "simulated" and config.gpio.backend == "simulated"
     assert config.battery.type == "none"
-    assert config.extensions == {"upload": {"bucket": "b"}}
+    assert config.upload is None
     app = rig_build.app_config(config)
     assert app.battery is None  # no battery monitor: no I2C warning on a simulated rig
+    assert app.upload is None
+
+
+def test_upload_section_is_parsed_with_the_rig_id_and_env_overrides() -> None:
+    doc = {
+        "rig": {"id": "rig-7"},
+        "upload": {"bucket": "rigs", "endpoint_url": "http://127.0.0.1:9000", "part_size": 6 << 20},
+    }
+    config = rig_config.from_dict(doc, env={"OMGRAB_UPLOAD_ONLY_WHEN_IDLE": "true"})
+    assert config.upload is not None
+    assert config.upload.bucket == "rigs"
+    assert config.upload.device_id == "rig-7"  # defaults to the rig id
+    assert config.upload.part_size == 6 << 20 and config.upload.only_when_idle is True
+    assert rig_build.app_config(config).upload == config.upload
+    doc["upload"]["enabled"] = False
+    assert rig_config.from_dict(doc).upload is None
 
 
 def test_environment_overrides_file_and_are_validated() -> None:
@@ -123,6 +145,17 @@ def test_environment_overrides_file_and_are_validated() -> None:
     problems = problems_of({}, {"OMGRAB_DASHBOARD_PROT": "1", "OMGRAB_GPIO_BUTTON": "x"})
     assert any("unknown key dashboard.prot" in p and "environment" in p for p in problems)
     assert any("gpio.button = 'x': must be an integer" in p for p in problems)
+
+
+def test_default_file_shows_a_commented_upload_section_that_parses() -> None:
+    text = rig_config.default_toml()
+    assert rig_config.from_dict(tomllib.loads(text)).upload is None  # commented out: off
+    start = text.index("# [upload]")
+    block = [line.removeprefix("# ") for line in text[start:].splitlines() if line]
+    block = [line for line in block if " = ..." not in line and "<rig.id>" not in line]
+    doc = tomllib.loads("\n".join(line for line in block if not line.startswith(("Cred",))))
+    upload = rig_config.from_dict(doc).upload
+    assert upload is not None and upload.bucket == "my-rig-data"
 
 
 def test_default_file_round_trips_and_documents_every_key(tmp_path: pathlib.Path) -> None:

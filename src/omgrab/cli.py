@@ -44,6 +44,7 @@ from omgrab.app.web import security as web_security
 from omgrab.recording import manifest as manifest_mod
 from omgrab.recording import merge as merge_mod
 from omgrab.recording import recovery
+from omgrab.upload import config as upload_config
 
 app = typer.Typer(add_completion=False, help="omgrab: capture-rig SDK and device runtime.")
 console = rich_console.Console(soft_wrap=True)
@@ -334,6 +335,8 @@ def run(
 def _build_rig_app(rig: rig_config.RigConfig, perception: bool = True) -> device_app.DeviceApp:
     try:
         return rig_build.build_app(rig, perception=perception)
+    except upload_config.UploadConfigError as exc:
+        _fail(f"cannot set up the uploader: {exc}")
     except (OSError, ValueError, ImportError) as exc:
         _fail(f"cannot set up the {rig.device.type} device: {exc}")
 

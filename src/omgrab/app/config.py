@@ -7,6 +7,7 @@ import pathlib
 import socket
 
 from omgrab import storage
+from omgrab.upload import config as upload_config
 
 
 @dataclasses.dataclass
@@ -70,6 +71,7 @@ class AppConfig:
         trigger_file: A file whose creation presses the button remotely, or None.
         battery: The UPS's INA219 battery gauge, or None for no battery (then no battery
             status and no warning about a missing I2C bus).
+        upload: Where completed recordings are uploaded (S3), or None for no upload.
     """
 
     data_dir: pathlib.Path = pathlib.Path("omgrab-data")
@@ -106,6 +108,7 @@ class AppConfig:
     network_check_port: int = 443
     trigger_file: pathlib.Path | None = None
     battery: BatteryConfig | None = None
+    upload: upload_config.UploadConfig | None = None
 
     @property
     def spool_dir(self) -> pathlib.Path:

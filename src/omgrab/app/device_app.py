@@ -11,7 +11,10 @@
   ``status.json`` and, every second, to the OutputManager's health log;
 * the OutputManager with operator sinks (an NDJSON hub for the dashboard, MQTT if configured)
   and the perception loop feeding it;
-* optionally the web dashboard.
+* optionally the web dashboard;
+* optionally the S3 uploader (:mod:`omgrab.app.upload_service`, when ``config.upload`` is set),
+  whose progress appears as ``upload`` in ``status.json`` and which frees space by deleting
+  uploaded, remotely verified recordings when the storage ladder runs low.
 
 Start with :meth:`DeviceApp.start`, stop with :meth:`DeviceApp.stop` (stops and merges an
 active recording, drains every writer, leaves ``status.json`` saying ``stopped``).
@@ -36,7 +39,7 @@ import omgrab
 from omgrab import clock as clock_mod
 from omgrab import devices, gpio, output, recording, storage
 from omgrab.app import config as config_mod
-from omgrab.app import dashboard, instance_lock, mqtt_console, perception
+from omgrab.app import dashboard, instance_lock, mqtt_console, perception, upload_service
 from omgrab.app.web import security
 from omgrab.cameras import base as camera_base
 from omgrab.hardware import ina219, system_metrics
@@ -160,6 +163,21 @@ class DeviceApp:
         self.status.set_state_machine(self.state_machine)
         self.status.set_recording_manager(self.recorder)
         self.status.set_network_monitor(self.network)
+        # Built here so missing credentials fail before anything starts.
+        self.upload: upload_service.UploadService | None = (
+            upload_service.UploadService.build(
+                config.upload,
+                config.recordings_dir,
+                config.output_dir,
+                self.recorder,
+                self.network,
+                self.storage,
+            )
+            if config.upload is not None
+            else None
+        )
+        if self.upload is not None:
+            self.status.set_upload_progress(self.upload.progress)
         self.scan = perception.ScanLoop(
             self.device.preview, self.output, rate_hz=config.perception_rate_hz
         )
@@ -294,6 +312,8 @@ class DeviceApp:
             logger.warning("recovered a recording interrupted by a crash: %s", path)
         self.output.init(self.config.output_dir)
         self.network.start()
+        if self.upload is not None:
+            self.upload.start()
         self.status.start()
         if self.config.perception:
             self.scan.start()
@@ -321,6 +341,8 @@ class DeviceApp:
     def stop(self) -> None:
         """Stop recording (merging it), stop every thread, drain and close every writer."""
         self._stop.set()
+        if self.upload is not None:
+            self.upload.stop(timeout=10.0)
         self.state_machine.shutdown()
         if self._button_thread is not None:
             self._button_thread.join(5)

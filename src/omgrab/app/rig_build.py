@@ -69,6 +69,7 @@ def app_config(rig: rig_config.RigConfig) -> config_mod.AppConfig:
         )
         if rig.battery.type == "ina219"
         else None,
+        upload=rig.upload,
         storage_thresholds=storage.StorageThresholds(
             reduce_below=rig.storage.reduce_below,
             detection_only_below=rig.storage.detection_only_below,

@@ -17,6 +17,11 @@ Extension point: each section is a dataclass registered in :data:`SECTIONS`; a f
 ``metadata["check"]`` is a :class:`Check` (predicate + description of what is allowed).
 Unknown sections and keys are rejected, except the sections named in :data:`RESERVED` (kept
 as raw tables in :attr:`RigConfig.extensions` for the components that will own them).
+
+``[upload]`` is owned by :class:`omgrab.upload.config.UploadConfig`: its table (file, then
+environment, then command line) is validated by ``UploadConfig.from_mapping`` and lands in
+:attr:`RigConfig.upload`; ``enabled = false`` keeps the section but turns the uploader off, and
+``device_id`` defaults to the rig's id.
 """
 
 from __future__ import annotations
@@ -34,9 +39,13 @@ from typing import Any
 
 from omgrab.cameras import calibration
 from omgrab.devices import faults as faults_mod
+from omgrab.upload import config as upload_config
 
 #: Top-level sections accepted as raw tables and kept for their future owners.
-RESERVED = ("upload",)
+RESERVED: tuple[str, ...] = ()
+
+UPLOAD = "upload"
+"""The section validated by :meth:`omgrab.upload.config.UploadConfig.from_mapping`."""
 
 ENV_PREFIX = "OMGRAB_"
 
@@ -236,6 +245,7 @@ class RigConfig:
     network: NetworkSection = dataclasses.field(default_factory=NetworkSection)
     dashboard: DashboardSection = dataclasses.field(default_factory=DashboardSection)
     mqtt: MqttSection = dataclasses.field(default_factory=MqttSection)
+    upload: upload_config.UploadConfig | None = None
     extensions: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -376,7 +386,7 @@ def _cross_checks(config: RigConfig, depth_asked: bool, problems: list[str]) -> 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Return ``{section path: {key: value}}`` from ``OMGRAB_<SECTION>_<KEY>`` variables."""
-    paths = [*SECTIONS, "device.rgb", "device.depth"]
+    paths = [*SECTIONS, UPLOAD, "device.rgb", "device.depth"]
     # Longest section first, so OMGRAB_DEVICE_RGB_WIDTH is [device.rgb], not [device].
     paths.sort(key=len, reverse=True)
     out: dict[str, dict[str, Any]] = {}
@@ -431,8 +441,15 @@ def from_dict(
     if overrides:
         layers.append(("command line", overrides))
     depth_asked = False
+    upload_table: dict[str, Any] | None = None
     for source, layer in layers:
         for section, table in layer.items():
+            if section == UPLOAD:
+                if not isinstance(table, dict):
+                    problems.append(f"{source}: [{section}] must be a table")
+                else:
+                    upload_table = {**(upload_table or {}), **table}
+                continue
             if section in RESERVED:
                 if not isinstance(table, dict):
                     problems.append(f"{source}: [{section}] must be a table")
@@ -440,7 +457,7 @@ def from_dict(
                     config.extensions[section] = dict(table)
                 continue
             if section not in SECTIONS:
-                allowed = ", ".join([*SECTIONS, *RESERVED])
+                allowed = ", ".join([*SECTIONS, UPLOAD, *RESERVED])
                 problems.append(f"{source}: unknown section [{section}] (allowed: {allowed})")
                 continue
             if not isinstance(table, dict):
@@ -451,12 +468,32 @@ def from_dict(
                 depth_asked = True
             current = getattr(config, section)
             setattr(config, section, _merge_table(current, table, section, source, problems))
+    if upload_table is not None:
+        config.upload = _upload(upload_table, config, where, problems)
     cross: list[str] = []
     _cross_checks(config, depth_asked, cross)
     problems += [f"{where}: {p}" for p in cross]
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _upload(
+    table: dict[str, Any], config: RigConfig, where: str, problems: list[str]
+) -> upload_config.UploadConfig | None:
+    """The validated ``[upload]`` section, or None when it is disabled (or invalid)."""
+    settings = dict(table)
+    enabled = settings.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"{where}: upload.enabled = {enabled!r}: must be true or false")
+        return None
+    settings.setdefault("device_id", config.device_id)
+    try:
+        upload = upload_config.UploadConfig.from_mapping(settings)
+    except upload_config.UploadConfigError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    return upload if enabled else None
 
 
 def load(
@@ -540,5 +577,34 @@ def default_toml() -> str:
     ]
     for name in SECTIONS:
         out += [*_section_text(name, getattr(config, name)), ""]
-    out += ["# [upload]  # reserved for the uploader", ""]
+    out += [*_upload_example(), ""]
     return "\n".join(out)
+
+
+def _upload_example() -> list[str]:
+    """``[upload]`` commented out: every setting with its default (bucket is required)."""
+    lines = [
+        "# [upload]  # S3 upload of completed recordings; off unless this section is present.",
+        "# Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or credentials_file (0600).",
+        "# enabled = true  # false keeps the section but does not upload",
+        '# bucket = "my-rig-data"  # required',
+    ]
+    defaults = {"device_id": "", "endpoint_url": "https://minio.example:9000"}
+    unset = {
+        "credentials_file": "none: the AWS_* environment variables",
+        "ca_bundle": "none: the system's CAs",
+        "max_bandwidth": "none: unlimited (bytes/s)",
+        "state_dir": "none: <data_dir>/recordings/.upload",
+    }
+    for f in dataclasses.fields(upload_config.UploadConfig):
+        if f.name == "bucket":
+            continue
+        value = defaults.get(f.name, f.default)
+        if f.name == "device_id":
+            lines.append('# device_id = "<rig.id>"  # default: the rig id')
+        elif value is None:
+            lines.append(f"# {f.name} = ...  # default: {unset.get(f.name, 'none')}")
+        else:
+            note = "  # default: AWS" if f.name == "endpoint_url" else ""
+            lines.append(f"# {f.name} = {_toml_value(value, f.name)}{note}")
+    return lines

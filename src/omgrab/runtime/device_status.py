@@ -418,6 +418,7 @@ class DeviceStatusManager:
         self._state_machine: StateProvider | None = None
         self._recording_manager: Any = None
         self._network_monitor: Any = None
+        self._upload_progress: Callable[[], dict[str, Any]] | None = None
         self._started_mono = self._clock.monotonic()
         self._cache: dict[str, Any] | None = None
         self._capture: dict[str, Any] = {}
@@ -453,6 +454,11 @@ class DeviceStatusManager:
         """Set the network monitor reference (its ``snapshot`` is read)."""
         with self._lock:
             self._network_monitor = network_monitor
+
+    def set_upload_progress(self, progress: Callable[[], dict[str, Any]] | None) -> None:
+        """Set the uploader's progress source; its dict appears as ``upload`` in the status."""
+        with self._lock:
+            self._upload_progress = progress
 
     def set_devices(self, devices: Sequence[Any]) -> None:
         """Replace the capture devices whose health feeds ``device_healthy``."""
@@ -729,12 +735,19 @@ class DeviceStatusManager:
         return str(value)
 
     def _status_dict(self, status: DeviceStatus) -> dict[str, Any]:
-        """``status.to_dict()`` plus ``recording.capture`` (see ``_capture_info``)."""
+        """``status.to_dict()`` plus ``recording.capture`` and ``upload``.
+
+        ``recording.capture``: see ``_capture_info``. ``upload``: the uploader's progress and
+        backlog when one is set (None if it could not be read).
+        """
         doc = status.to_dict()
         with self._lock:
             capture = dict(self._capture)
+            upload = self._upload_progress
         if isinstance(doc.get("recording"), dict) and capture:
             doc["recording"]["capture"] = capture
+        if upload is not None:
+            doc["upload"] = self._read("upload", upload, None)
         return doc
 
     def _capture_info(self, manager: Any) -> dict[str, Any]:
