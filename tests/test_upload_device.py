@@ -173,9 +173,9 @@ def test_retention_deletes_only_remotely_verified_uploads_oldest_first_until_spa
         recordings = fs / "recordings"
         made = [
             upload_factory.make_recording(
-                recordings, f"rec-{i}", MiB, STARTED + datetime.timedelta(hours=i), seed=i
+                recordings, f"rec-{i}", 3 * MiB // 4, STARTED + datetime.timedelta(hours=i), seed=i
             )[0]
-            for i in range(3)
+            for i in range(4)
         ]
         config = upload_config.UploadConfig.from_mapping(
             {
@@ -186,7 +186,7 @@ def test_retention_deletes_only_remotely_verified_uploads_oldest_first_until_spa
             }
         )
         up = uploader_mod.Uploader(config, recordings, environ=ENV)
-        assert up.run_once()["uploaded_recordings"] == 3
+        assert up.run_once()["uploaded_recordings"] == 4
         fresh, _ = upload_factory.make_recording(
             recordings, "rec-fresh", MiB // 2, STARTED + datetime.timedelta(hours=9), seed=9
         )
@@ -200,12 +200,17 @@ def test_retention_deletes_only_remotely_verified_uploads_oldest_first_until_spa
         service = upload_service.UploadService(up, monitor)
         assert service.reclaim() == 2
         assert monitor.refresh().free_fraction >= 0.40
-        assert [p.name for p in made if p.exists()] == ["rec-0.mkv"]
+        # rec-1 and rec-2 went (oldest verified first); then space was back: rec-3 stays.
+        assert [p.name for p in made if p.exists()] == ["rec-0.mkv", "rec-3.mkv"]
         assert made[0].with_suffix(".json").exists()
         assert fresh.exists() and fresh.with_suffix(".json").exists()  # never uploaded
         assert service.progress()["retention_deleted"] == 2
-        # Space is back: nothing more is deleted.
+        # Space is back: nothing more is deleted, not even a verified upload.
+        assert up.run_once()["uploaded_recordings"] == 3
+        made[0].unlink()  # (so that the oldest candidate verifies)
+        made[0].with_suffix(".json").unlink()
         assert service.reclaim() == 0
+        assert made[3].exists() and fresh.exists()
 
 
 def test_wifi_gate_needs_a_network_and_a_wireless_interface(tmp_path: pathlib.Path) -> None:
