@@ -24,7 +24,7 @@ from omgrab.app import rig_build, rig_config, upload_service
 from omgrab.runtime import network_monitor
 from omgrab.upload import config as upload_config
 from omgrab.upload import uploader as uploader_mod
-from tests import s3_fixtures, upload_factory
+from tests import cli_process, s3_fixtures, upload_factory
 
 MiB = 1024 * 1024
 STARTED = datetime.datetime(2026, 11, 22, 2, 40, 11, tzinfo=datetime.UTC)
@@ -222,3 +222,20 @@ def test_wifi_gate_needs_a_network_and_a_wireless_interface(tmp_path: pathlib.Pa
     monitor = network_monitor.NetworkMonitor(network_monitor.Config())
     assert monitor.snapshot.status is network_monitor.Status.OFFLINE
     assert not upload_service.on_wifi(monitor, str(tmp_path))
+
+
+def test_cli_run_without_credentials_and_check_with_a_bad_upload_value_exit_2(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    rig = tmp_path / "rig.toml"
+    rig.write_text(
+        f'[rig]\ndata_dir = "{tmp_path / "d"}"\n[dashboard]\nenabled = false\n'
+        '[upload]\nbucket = "rig-data"\n'
+    )
+    done = cli_process.omgrab("run", "--config", str(rig), cwd=tmp_path, timeout=120)
+    cli_process.assert_user_error(done, "cannot set up the uploader", "no S3 credentials")
+    rig.write_text('[upload]\nbucket = "rig-data"\npart_size = 1024\n')
+    checked = cli_process.omgrab("config", "--check", str(rig), cwd=tmp_path)
+    assert checked.returncode == 2 and "upload.part_size must be an integer" in checked.stderr
