@@ -5,7 +5,20 @@ publishes it; the stream worker (consumer, in its own process) encodes it and fr
 Two counting semaphores carry the hand-off: ``free`` counts empty slots, ``filled`` wakes the
 consumer. Both ``sem_trywait`` and ``sem_post`` run without releasing the GIL, so the
 producer's fast path (a free slot exists) never waits for the GIL behind a busy application
-thread; the semaphore operations are also the memory barriers between the processes.
+thread.
+
+Memory ordering (weakly ordered CPUs such as ARM): the plain stores to the shared segment are
+not ordered by themselves, so the semaphores are the only acquire/release pairs between the
+processes, and each side acts on a slot only after the post that covers it:
+
+* the producer stores the payload, the slot header and ``WRITE_COUNT`` and *then* posts
+  ``filled`` (release); the consumer reads item *k* only after it acquired *k* ``filled`` posts
+  (acquire) -- ``WRITE_COUNT`` alone is never proof that a slot's bytes are visible;
+* the consumer finishes reading a slot, then bumps ``READ_COUNT`` and posts ``free``; the
+  producer writes a slot only after acquiring a ``free`` post.
+
+Counters in the header other than these (written, pts, chunks) are statistics read without
+ordering guarantees. ``stream_worker._Worker.drain`` implements the consumer's rule.
 
 Layout of the segment (all integers little-endian int64)::
 

@@ -148,9 +148,13 @@ class _Chunk:
         if packet.pts is None:
             return
         pts = int(packet.pts)
+        # The pad's pts is what ends the cluster (one ms after ``packet``'s); its dts repeats
+        # ``packet``'s: a dts of ``pts + 1`` would run ahead of the next packet's dts whenever
+        # the encoder reorders frames (B-frames: dts < pts), and FFmpeg refuses a decreasing
+        # dts with EINVAL (error 22).
         pad = av.Packet(b"")
         pad.pts = pts + 1
-        pad.dts = pts + 1
+        pad.dts = pts if packet.dts is None else int(packet.dts)
         pad.time_base = TIME_BASE
         pad.stream = self.stream
         self.container.mux(pad)  # ends (and so writes out) the cluster holding ``packet``
@@ -301,6 +305,7 @@ class _Worker:
         self.header = self.ring.header
         self.chunk: _Chunk | None = None
         self.zero_copy = False
+        self.credits = 0  # ``filled`` posts acquired and not yet matched by a consumed item
         self._send_lock = threading.Lock()  # the syncer thread sends too
         self._synced_chunk: _Chunk | None = None
         self.syncer = _Syncer(spec.fsync_interval_ms / 1000.0, self._io_error)
@@ -424,11 +429,41 @@ class _Worker:
         self.header[frame_ring.READ_COUNT_FIELD] += 1
         self.free.release()
 
+    def take_posts(self) -> None:
+        """Acquire every ``filled`` post available now, each a credit to consume one item."""
+        while self.filled.acquire(False):
+            self.credits += 1
+
     def drain(self) -> None:
+        """Consume the published items whose semaphore post this process has acquired.
+
+        An item is read only after its own post was acquired (the producer posts after the
+        slot's payload, header and the write count are stored), never because the write count
+        alone says it is there: on weakly ordered CPUs (ARM) the write count can become visible
+        before the slot's bytes. The stop request's extra post is a credit with no item.
+        """
         slots = self.spec.ring.slots
         header = self.header
-        while header[frame_ring.READ_COUNT_FIELD] < header[frame_ring.WRITE_COUNT_FIELD]:
+        while (
+            self.credits > 0
+            and header[frame_ring.READ_COUNT_FIELD] < header[frame_ring.WRITE_COUNT_FIELD]
+        ):
+            self.credits -= 1
             self.consume(int(header[frame_ring.READ_COUNT_FIELD]) % slots)
+
+    def drain_orphaned(self) -> None:
+        """After the parent died: consume what it published, posted or not.
+
+        The parent is gone (its pipe reached EOF, which the kernel reports only after the
+        process exited), so every store it made to the ring is complete and visible.
+        """
+        header = self.header
+        self.take_posts()
+        self.credits = max(
+            self.credits,
+            int(header[frame_ring.WRITE_COUNT_FIELD] - header[frame_ring.READ_COUNT_FIELD]),
+        )
+        self.drain()
 
     def parent_gone(self) -> bool:
         try:
@@ -440,12 +475,18 @@ class _Worker:
         header = self.header
         while True:
             woke = self.filled.acquire(timeout=_IDLE_WAIT_S)
+            if woke:
+                self.credits += 1
+            self.take_posts()
             self.drain()
-            if header[frame_ring.STOP_FIELD]:
-                self.drain()
+            # STOP_FIELD is set before the stop post, and the stop post comes after every
+            # item's post, so once it is seen and every published item consumed, all is done.
+            if header[frame_ring.STOP_FIELD] and (
+                header[frame_ring.READ_COUNT_FIELD] >= header[frame_ring.WRITE_COUNT_FIELD]
+            ):
                 break
             if not woke and self.parent_gone():
-                self.drain()
+                self.drain_orphaned()
                 break
         self.close_chunk()
         self.syncer.stop()
