@@ -35,6 +35,9 @@ ORIGIN = datetime.datetime(2026, 11, 22, 2, 40, 11, 123456, tzinfo=datetime.UTC)
 
 SMALL_RGB = (48, 64)  # height, width
 SMALL_DEPTH = (24, 32)
+#: Ring capacity (s) for tests that put frames in a burst, far faster than real time: the
+#: default 1 s ring would drop frames whenever a busy machine delays the worker.
+BURST_RING_S = 10.0
 
 
 def small_video_configs() -> dict[str, recording.VideoStreamConfig]:
@@ -135,6 +138,7 @@ def write_recording(
         sensor_stream_configs=data,
         chunk_length_s=chunk_length_s,
         origin=origin,
+        ring_capacity_s=BURST_RING_S,
     )
     expected: dict[str, list[int]] = {stream: [] for stream in [*video, *data]}
     with writer:
@@ -168,6 +172,7 @@ def writer_factory(
         **kwargs: Any,
     ) -> recording.ChunkedWriter:
         kwargs.setdefault("origin", ORIGIN)
+        kwargs.setdefault("ring_capacity_s", BURST_RING_S)
         writer = recording.ChunkedWriter(
             name,
             tmp_path / "spool" / name,

@@ -419,14 +419,32 @@ def test_memory_bound_of_the_rings(tmp_path: pathlib.Path) -> None:
     writer = recording.ChunkedWriter(
         "rec", tmp_path / "rec", configs, sensor_stream_configs=fx.small_data_configs()
     )
-    assert writer.slot_count("rgb") == 128 * 1024 * 1024 // (1280 * 800 * 3) == 43
-    assert writer.slot_count("depth") == 200
+    # the default ring holds 1 s of capture per video stream (25 fps)
+    assert recording.writer.DEFAULT_RING_CAPACITY_S == 1.0
+    assert writer.slot_count("rgb") == 25
+    assert writer.slot_count("depth") == 25
     assert writer.slot_count("imu") == 200
+    longer = recording.ChunkedWriter(
+        "rec", tmp_path, configs, ring_capacity_s={"depth": 4.0}, max_encoder_queue_size=90
+    )
+    assert longer.slot_count("rgb") == 25
+    assert longer.slot_count("depth") == 90  # 100 by time, capped by the queue size
+    assert (
+        recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s=2.5).slot_count("depth")
+        == 63
+    )  # ceil(62.5)
+    # the memory cap still applies
+    roomy = recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s=60.0)
+    assert roomy.slot_count("rgb") == 128 * 1024 * 1024 // (1280 * 800 * 3) == 43
     small = recording.ChunkedWriter(
         "rec", tmp_path / "rec", configs, max_buffer_bytes_per_stream=8 * 1024 * 1024
     )
     assert small.slot_count("rgb") == 2
     assert small.slot_count("depth") == 16
+    with pytest.raises(ValueError, match="unknown streams"):
+        recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s={"rbg": 2.0})
+    with pytest.raises(ValueError, match="ring_capacity_s of stream 'rgb'"):
+        recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s=0)
 
 
 def test_every_frame_reaches_the_files_under_a_gil_hogging_thread(

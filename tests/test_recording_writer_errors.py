@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from omgrab import recording
+from omgrab.recording import encoder_options
 from tests import fixtures_recording as fx
 
 
@@ -128,15 +129,37 @@ def test_bad_encoder_options_fail_start_with_a_clear_error(tmp_path: pathlib.Pat
     assert not (tmp_path / "rec").exists()  # no orphan left for recovery to trip over
 
 
-def test_unknown_codec_fails_start(tmp_path: pathlib.Path) -> None:
+def test_unknown_codec_is_refused_at_construction_naming_the_available_ones(
+    tmp_path: pathlib.Path,
+) -> None:
     configs = {
         "rgb": recording.VideoStreamConfig(
             width=64, height=48, fps=25, codec="no-such-codec", metadata={"type": "rgb"}
         )
     }
+    with pytest.raises(ValueError, match=r"'no-such-codec' is not available") as info:
+        recording.ChunkedWriter("rec", tmp_path / "rec", configs)
+    assert "encoders that open here: libx264" in str(info.value)
+    assert "ffv1" in str(info.value)
+    assert not (tmp_path / "rec").exists()
+
+
+def test_encoder_that_cannot_open_fails_start_naming_the_usable_ones(
+    tmp_path: pathlib.Path,
+) -> None:
+    # PyAV knows the Raspberry Pi's hardware encoder, but it cannot open here (no device).
+    if "h264_v4l2m2m" not in encoder_options.video_encoders():
+        pytest.skip("this PyAV build has no h264_v4l2m2m")
+    configs = {
+        "rgb": recording.VideoStreamConfig(
+            width=64, height=48, fps=25, codec="h264_v4l2m2m", metadata={"type": "rgb"}
+        )
+    }
     writer = recording.ChunkedWriter("rec", tmp_path / "rec", configs)
-    with pytest.raises(RuntimeError, match="no-such-codec"):
+    with pytest.raises(RuntimeError, match=r"encoder h264_v4l2m2m refused 64x48") as info:
         writer.start()
+    assert "encoders that open here: libx264" in str(info.value)
+    assert not (tmp_path / "rec").exists()
 
 
 def test_on_error_callback_may_stop_the_writer(

@@ -83,6 +83,9 @@ class VideoStreamConfig:
         stream_options: Encoder options passed to FFmpeg, e.g. ``{'preset': 'superfast'}``.
         metadata: Track tags (numbers are stored as text); must carry ``'type'`` when a writer
             uses the config. A ``'TITLE'`` key becomes the track name.
+        capture_safe: Let the writer bound the encoder's delay (no B-frame reordering, no
+            look-ahead; see ``encoder_options``) so a crash loses at most a frame or two
+            beyond the backlog. False passes ``stream_options`` to the encoder unchanged.
     """
 
     width: int
@@ -94,8 +97,13 @@ class VideoStreamConfig:
     output_pixel_format: str = "yuv420p"
     stream_options: dict[str, str] = dataclasses.field(default_factory=dict)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    capture_safe: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.capture_safe, bool):
+            raise ValueError(
+                f"VideoStreamConfig.capture_safe must be a bool, got {self.capture_safe!r}"
+            )
         for name in ("width", "height"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -53,6 +53,8 @@ WRITTEN_FIELD = 3  # items muxed into chunk files by the consumer
 FIRST_PTS_FIELD = 4  # pts of the first item muxed, -1 before any
 LAST_PTS_FIELD = 5  # pts of the last item muxed, -1 before any
 CHUNKS_FIELD = 6  # chunk files opened by the consumer
+ENCODER_DELAY_FIELD = 7  # most frames the consumer's encoder held at once (measured)
+TAKEN_PTS_FIELD = 8  # pts of the newest item the consumer took out of the ring, -1 before any
 
 # Slot flags.
 FLAG_NEW_CHUNK = 1
@@ -132,6 +134,7 @@ class FrameRing:
         ring.header[:] = 0
         ring.header[FIRST_PTS_FIELD] = -1
         ring.header[LAST_PTS_FIELD] = -1
+        ring.header[TAKEN_PTS_FIELD] = -1
         return ring
 
     @classmethod

@@ -56,6 +56,7 @@ import omgrab
 from omgrab.recording import (
     atomic_files,
     capture_report,
+    data_track,
     manifest,
     mkv_tags,
     spool_cleanup,
@@ -408,6 +409,8 @@ class _Merger:
         spool = self.spool
         for stream in self.streams:
             in_stream = stream.template.streams[0]
+            if data_track.lacks_header(in_stream):  # published SDK / omgrab < 0.2 chunks
+                in_stream = data_track.template_stream()
             out_stream = out.add_stream_from_template(in_stream)
             out_stream.time_base = MS_TIME_BASE
             fps = _usable_fps(stream.config.get("fps"))

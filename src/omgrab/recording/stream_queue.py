@@ -20,6 +20,13 @@ Drop policy when the ring is full (the worker is behind): ``put`` waits for a fr
 the writer's ``put_timeout_s`` (or the ``timeout`` argument; not at all with
 ``block=False``), then drops the *newest* item (the one being put) and counts it. ``put``
 never raises ``queue.Full``. ``get`` is not supported: the consumer is another process.
+
+Backlog: the capture time not yet handed to the encoder, ``pts of the newest item put - pts of
+the newest item the worker took`` (``backlog_s``). It is what a crash would lose on top of the
+encoder's delay. With ``max_backlog_s`` set, an item that would make the backlog longer is
+dropped and counted (``backlog_cap``) instead of queued. The first time the backlog exceeds
+``behind_report_s`` the stream is reported (a warning log) as falling behind real time, with
+its backlog in seconds. Every drop is counted by reason in ``drops`` (see ``DROP_REASONS``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ logger = logging.getLogger(__name__)
 #: ``StartChunkCallback(name, start_time, ext) -> chunk_id``.
 StartChunkCallback = Callable[[str, datetime.datetime, str], str]
 
+#: Reasons an item is dropped by the writer (keys of ``StreamQueue.drops``).
+DROP_REASONS = ("ring_full", "backlog_cap", "before_origin", "after_stop", "worker_failed")
 _WAIT_SLICE_S = 0.1
 
 
@@ -71,6 +80,8 @@ class StreamQueue(queue.Queue):
         start_chunk_callback: Chunk id source, or None for ``00001``, ``00002``, ...
         ext: Chunk file extension (without the dot) passed to the callback.
         on_invalid: Called (outside the lock) with a message for every invalid item.
+        max_backlog_s: Longest backlog allowed (seconds); None: only the ring's size bounds it.
+        behind_report_s: Backlog (seconds) at which the stream is reported as falling behind.
     """
 
     def __init__(
@@ -86,6 +97,8 @@ class StreamQueue(queue.Queue):
         start_chunk_callback: StartChunkCallback | None,
         ext: str,
         on_invalid: Callable[[str, str], None],
+        max_backlog_s: float | None = None,
+        behind_report_s: float = 1.0,
     ) -> None:
         super().__init__(maxsize=ring.spec.slots)
         self.name = name
@@ -119,8 +132,14 @@ class StreamQueue(queue.Queue):
         self._chunk_index: int | None = None
         self._chunk_ids: set[str] = set()
         self._chunk_sequence = 0
+        self._max_backlog_ms = None if max_backlog_s is None else round(max_backlog_s * 1000)
+        self._behind_report_ms = round(behind_report_s * 1000)
+        self._first_published_pts: int | None = None
+        self._last_published_pts: int | None = None
+        self.drops = dict.fromkeys(DROP_REASONS, 0)
+        self.backlog_max_s = 0.0
+        self.behind_reported_s: float | None = None  # backlog when first reported as behind
         self.frames_put = 0
-        self.frames_dropped = 0
         self.frames_out_of_order = 0
         self.frames_invalid = 0
         self.last_timestamp: datetime.datetime | None = None
@@ -152,6 +171,29 @@ class StreamQueue(queue.Queue):
         if header.size == 0:
             return 0
         return int(header[frame_ring.WRITE_COUNT_FIELD] - header[frame_ring.READ_COUNT_FIELD])
+
+    @property
+    def frames_dropped(self) -> int:
+        """Items dropped by the writer, all reasons together."""
+        return sum(self.drops.values())
+
+    def backlog_s(self) -> float:
+        """Return the capture time queued but not yet taken by the encoder, in seconds."""
+        return self._backlog_ms(self._last_published_pts) / 1000.0
+
+    def _backlog_ms(self, newest_pts: int | None) -> int:
+        """Capture time from the newest item taken by the worker to ``newest_pts``."""
+        header = self._header
+        if newest_pts is None or header.size == 0 or self._last_published_pts is None:
+            return 0
+        if header[frame_ring.READ_COUNT_FIELD] >= header[frame_ring.WRITE_COUNT_FIELD]:
+            taken = self._last_published_pts  # the worker took everything published
+        else:
+            taken = int(header[frame_ring.TAKEN_PTS_FIELD])
+            if taken < 0:
+                assert self._first_published_pts is not None
+                taken = self._first_published_pts
+        return max(0, newest_pts - taken)
 
     def empty(self) -> bool:
         """Return True when no item waits for the worker."""
@@ -187,12 +229,12 @@ class StreamQueue(queue.Queue):
             self.frames_invalid += 1
             return f"timestamp must be a timezone-aware datetime, got {timestamp!r}"
         if self._closed:
-            self.frames_dropped += 1
+            self.drops["after_stop"] += 1
             logger.debug("stream %r: item after stop dropped", self.name)
             return None
         micros = micros_since(timestamp, self._origin)
         if timestamp_policy.round_ms(micros) < 0:
-            self.frames_dropped += 1
+            self.drops["before_origin"] += 1
             logger.warning(
                 "stream %r: item at %s is before the recording origin %s; dropped",
                 self.name,
@@ -218,14 +260,34 @@ class StreamQueue(queue.Queue):
         self._last_pts = pts
         self.last_timestamp = timestamp
         if self._dead:
-            self.frames_dropped += 1
+            self.drops["worker_failed"] += 1
+            return None
+        backlog_ms = self._backlog_ms(pts)
+        self._check_behind(backlog_ms)
+        if self._max_backlog_ms is not None and backlog_ms > self._max_backlog_ms:
+            self.drops["backlog_cap"] += 1
+            logger.debug(
+                "stream %r: backlog %d ms over the cap, pts %d dropped", self.name, backlog_ms, pts
+            )
             return None
         if not self._free.acquire(False) and not self._wait_for_slot(block, timeout):
-            self.frames_dropped += 1
+            self.drops["ring_full"] += 1
             logger.debug("stream %r: ring full, item at pts %d dropped", self.name, pts)
             return None
         self._publish(payload, len(payload), pts, timestamp)
         return None
+
+    def _check_behind(self, backlog_ms: int) -> None:
+        backlog_s = backlog_ms / 1000.0
+        self.backlog_max_s = max(self.backlog_max_s, backlog_s)
+        if self.behind_reported_s is None and backlog_ms > self._behind_report_ms:
+            self.behind_reported_s = backlog_s
+            logger.warning(
+                "stream %r: the encoder is falling behind real time: backlog %.2f s "
+                "(what a crash now would lose on top of the encoder delay)",
+                self.name,
+                backlog_s,
+            )
 
     def _wait_for_slot(self, block: bool, timeout: float | None) -> bool:
         """Wait for a free slot (the slow path); False when none came or the worker died."""
@@ -307,5 +369,8 @@ class StreamQueue(queue.Queue):
         slot[1] = flags
         slot[2] = nbytes
         header[frame_ring.WRITE_COUNT_FIELD] += 1
+        if self._first_published_pts is None:
+            self._first_published_pts = pts
+        self._last_published_pts = pts
         self.frames_put += 1
         self._filled.release()

@@ -34,7 +34,7 @@ from typing import Any
 import av
 import numpy as np
 
-from omgrab.recording import frame_ring, named_semaphore, spool_files, spool_lock
+from omgrab.recording import data_track, frame_ring, named_semaphore, spool_files, spool_lock
 
 TIME_BASE = fractions.Fraction(1, 1000)
 
@@ -102,6 +102,8 @@ class _Chunk:
         self.part_path = self.path + PART_SUFFIX
         self.renamed = False
         self.frames = 0
+        self.frames_in = 0  # frames handed to the encoder
+        self.held_max = 0  # most frames the encoder held at once (in, no packet out yet)
         self.first_pts: int | None = None
         self.last_pts: int | None = None
         self._kind = spec.kind
@@ -134,7 +136,7 @@ class _Chunk:
                 stream.codec_context.time_base = TIME_BASE
                 stream.codec_context.framerate = fps
             else:
-                stream = self.container.add_stream(cfg["codec"])
+                stream = self.container.add_stream_from_template(data_track.template_stream())
                 stream.time_base = TIME_BASE
             for key, value in cfg["metadata"].items():
                 stream.metadata["title" if key == "TITLE" else key] = value
@@ -159,9 +161,9 @@ class _Chunk:
         pad.stream = self.stream
         self.container.mux(pad)  # ends (and so writes out) the cluster holding ``packet``
         self.frames += 1
-        if self.first_pts is None:
-            self.first_pts = pts
-        self.last_pts = pts
+        # With B-frames packets come in decode order: the extremes are min and max.
+        self.first_pts = pts if self.first_pts is None else min(self.first_pts, pts)
+        self.last_pts = pts if self.last_pts is None else max(self.last_pts, pts)
         if not self.renamed:
             self.rename()
 
@@ -174,9 +176,11 @@ class _Chunk:
     def encode(self, frame: Any) -> list[int]:
         """Encode and mux one video frame; return the pts of packets written."""
         written = []
+        self.frames_in += 1
         for packet in self.stream.encode(frame):
             self._mux(packet)
             written.append(int(packet.pts))
+        self.held_max = max(self.held_max, self.frames_in - self.frames)
         return written
 
     def write_data(self, payload: bytes, pts: int) -> list[int]:
@@ -284,7 +288,16 @@ def check_codec(kind: str, config: dict[str, Any]) -> None:
     ctx.framerate = fractions.Fraction(config["fps"]).limit_denominator(1001)
     ctx.bit_rate = config["bitrate"]
     ctx.options = dict(config["stream_options"])
-    ctx.open()
+    try:
+        ctx.open()
+    except Exception as exc:
+        from omgrab.recording import encoder_options
+
+        raise ValueError(
+            f"encoder {config['codec']} refused {config['width']}x{config['height']} "
+            f"{config['output_pixel_format']} with options {config['stream_options']}: {exc}; "
+            f"encoders that open here: {', '.join(encoder_options.usable_encoders()) or 'none'}"
+        ) from exc
 
 
 class _Worker:
@@ -341,12 +354,15 @@ class _Worker:
         self.send("io_error", {"message": f"stream {self.spec.stream_name!r}: {message}"})
 
     def _record_written(self, pts_list: list[int]) -> None:
+        header = self.header
+        chunk = self.chunk
+        if chunk is not None and chunk.held_max > header[frame_ring.ENCODER_DELAY_FIELD]:
+            header[frame_ring.ENCODER_DELAY_FIELD] = chunk.held_max
         if not pts_list:
             return
-        header = self.header
         if header[frame_ring.FIRST_PTS_FIELD] < 0:
-            header[frame_ring.FIRST_PTS_FIELD] = pts_list[0]
-        header[frame_ring.LAST_PTS_FIELD] = pts_list[-1]
+            header[frame_ring.FIRST_PTS_FIELD] = min(pts_list)
+        header[frame_ring.LAST_PTS_FIELD] = max(int(header[frame_ring.LAST_PTS_FIELD]), *pts_list)
         header[frame_ring.WRITTEN_FIELD] += len(pts_list)
 
     def close_chunk(self) -> None:
@@ -375,6 +391,7 @@ class _Worker:
         pts = int(slot[0])
         flags = int(slot[1])
         nbytes = int(slot[2])
+        self.header[frame_ring.TAKEN_PTS_FIELD] = pts
         released = False
         try:
             if flags & frame_ring.FLAG_NEW_CHUNK:

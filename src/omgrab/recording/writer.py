@@ -18,21 +18,25 @@ Architecture (one writer = one recording directory, see ``docs/spool-format.md``
   rotation) and notices a worker that fails or dies.
 
 Memory: each video stream's ring holds ``slots = min(max_encoder_queue_size,
-max(2, max_buffer_bytes_per_stream // frame_bytes))`` frames; with the defaults (128 MiB,
-``max_encoder_queue_size=200``) the reference RGB stream (1280x800x3 = 3.07 MB a frame) gets
-43 slots (132 MB, 1.7 s at 25 fps), depth (640x400x2 = 512 kB) 200 slots (102 MB, 8 s) and a
-data stream ``max_encoder_queue_size`` slots of ``max_item_bytes`` (IMU: 200 x 64 KiB =
-13 MB). The memory bound of a writer is the sum of its rings (about 250 MB of shared memory for
-the reference set, mapped by the writer and one worker each) plus one encoder per stream;
-nothing else queues frames. Lower ``max_buffer_bytes_per_stream`` on small boards.
+max(2, max_buffer_bytes_per_stream // frame_bytes), max(2, ceil(fps * ring_capacity_s)))``
+frames; ``ring_capacity_s`` defaults to ``DEFAULT_RING_CAPACITY_S`` = 1 s of capture per video
+stream (settable per stream). With the defaults the reference RGB stream (1280x800x3 = 3.07 MB
+a frame) gets 25 slots (77 MB), depth (640x400x2 = 512 kB) 25 slots (13 MB) and a data stream
+``max_encoder_queue_size`` slots of ``max_item_bytes`` (IMU: 200 x 64 KiB = 13 MB, of which
+only the bytes of items put are ever touched). The memory bound of a writer is the sum of its
+rings (about 100 MB of shared memory for the reference set, mapped by the writer and one
+worker each) plus one encoder per stream; nothing else queues frames. A ring that fills up
+drops the newest items and counts them (``ring_full``); ``max_backlog_s`` caps the queued
+capture time below the ring's capacity.
 
 Lifecycle: ``start()`` writes ``recording.json`` and waits until every worker has opened its
 encoder (bad codec options fail here, leaving nothing behind); ``stop()`` drains every item
 already handed over, closes all chunks, writes the final ``stats.json`` and then ``COMPLETE``.
 A writer still running at interpreter exit is stopped the same way. Crash safety: every packet
 is in its chunk file as soon as it is muxed and the open chunk is fsynced every 100 ms, so a
-SIGKILL or power loss costs at most the encoder's delay (one frame for libx264) plus what was
-still queued.
+SIGKILL costs at most the encoder's delay plus the frame in work (``encoder_options``: 0 + 1
+frames with the capture-safe settings every stream gets unless it opts out) plus the backlog
+(``StreamStats.backlog_s``) at that moment; a power loss up to 100 ms more.
 
 Error policy:
 
@@ -51,6 +55,7 @@ import contextlib
 import datetime
 import inspect
 import logging
+import math
 import pathlib
 import threading
 import time
@@ -64,6 +69,7 @@ import omgrab
 from omgrab import clock as clock_mod
 from omgrab.recording import config as config_mod
 from omgrab.recording import (
+    encoder_options,
     frame_ring,
     ids,
     named_semaphore,
@@ -83,6 +89,8 @@ StartChunkCallback = stream_queue.StartChunkCallback
 
 CHUNK_EXT = "mkv"
 DEFAULT_MAX_BUFFER_BYTES_PER_STREAM = 128 * 1024 * 1024
+#: Capture time a video stream's ring holds by default (seconds).
+DEFAULT_RING_CAPACITY_S = 1.0
 
 
 # Writers started and not yet stopped; stopped (drained, finished) at interpreter exit, before
@@ -114,6 +122,10 @@ class _Stream:
         self.name = name
         self.kind = kind
         self.config = stream_config
+        # The encoder settings applied (video streams; see ``encoder_options``).
+        self.encoder: encoder_options.EncoderPlan | None = None
+        if isinstance(stream_config, config_mod.VideoStreamConfig):
+            self.encoder = encoder_options.plan(name, stream_config)
         self.ring: frame_ring.FrameRing | None = None
         self.queue: stream_queue.StreamQueue | None = None
         self.process: Any = None
@@ -132,7 +144,7 @@ class _Stream:
         self.worker_cpu_s: float | None = None
         self.filled: Any = None
         self.semaphore_names: list[str] = []
-        self.frames_final: tuple[int, int | None, int | None] | None = None
+        self.frames_final: tuple[int, int | None, int | None, int] | None = None
 
 
 class ChunkedWriter:
@@ -164,6 +176,14 @@ class ChunkedWriter:
         devices: Devices recorded (objects with ``label`` and ``device_type``, or dicts)
             listed in ``recording.json``.
         max_buffer_bytes_per_stream: Memory cap of a video stream's ring (see module doc).
+        ring_capacity_s: Capture time a video stream's ring holds (slots = fps x seconds,
+            at least 2), one value for every video stream or a mapping by stream name
+            (streams left out get ``DEFAULT_RING_CAPACITY_S``).
+        max_backlog_s: Cap on each stream's backlog in seconds (None: only the ring bounds
+            it); items beyond it are dropped and counted as ``backlog_cap``. The backlog is
+            what a crash loses on top of the encoder delay.
+        behind_report_s: Backlog in seconds at which a stream is reported (once) as falling
+            behind real time.
         put_timeout_s: How long ``put`` waits for a free slot before dropping the item.
         cluster_time_limit_ms: Matroska ``cluster_time_limit`` (0..100). The default 0 gives
             every packet its own cluster, written out as soon as it is muxed (see
@@ -190,6 +210,9 @@ class ChunkedWriter:
         clock: clock_mod.DeviceClock | None = None,
         devices: Sequence[Any] | None = None,
         max_buffer_bytes_per_stream: int = DEFAULT_MAX_BUFFER_BYTES_PER_STREAM,
+        ring_capacity_s: float | Mapping[str, float] = DEFAULT_RING_CAPACITY_S,
+        max_backlog_s: float | None = None,
+        behind_report_s: float = 1.0,
         put_timeout_s: float = 0.5,
         cluster_time_limit_ms: int = 0,
         fsync_interval_ms: int = 100,
@@ -216,6 +239,10 @@ class ChunkedWriter:
             raise ValueError(
                 f"max_buffer_bytes_per_stream must be >= 1, got {max_buffer_bytes_per_stream!r}"
             )
+        if max_backlog_s is not None and not max_backlog_s > 0:
+            raise ValueError(f"max_backlog_s must be > 0 or None, got {max_backlog_s!r}")
+        if not behind_report_s > 0:
+            raise ValueError(f"behind_report_s must be > 0, got {behind_report_s!r}")
         if origin is not None and (
             not isinstance(origin, datetime.datetime) or origin.tzinfo is None
         ):
@@ -245,6 +272,9 @@ class ChunkedWriter:
         self._clock = clock if clock is not None else clock_mod.default_clock()
         self._devices = [_device_entry(d) for d in (devices or [])]
         self._max_buffer = max_buffer_bytes_per_stream
+        self._ring_s = _ring_capacities(ring_capacity_s, self._streams)
+        self._max_backlog_s = max_backlog_s
+        self._behind_report_s = behind_report_s
         self._put_timeout_s = put_timeout_s
         self._cluster_ms = cluster_time_limit_ms
         self._fsync_ms = fsync_interval_ms
@@ -327,7 +357,8 @@ class ChunkedWriter:
         stream = self._stream(name)
         if isinstance(stream.config, config_mod.VideoStreamConfig):
             by_memory = max(2, self._max_buffer // stream.config.frame_nbytes)
-            return max(1, min(self._max_queue, by_memory))
+            by_time = max(2, math.ceil(stream.config.fps * self._ring_s[name] - 1e-9))
+            return max(1, min(self._max_queue, by_memory, by_time))
         return self._max_queue
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -473,7 +504,7 @@ class ChunkedWriter:
         spec = stream_worker.WorkerSpec(
             stream_name=stream.name,
             kind=stream.kind,
-            config=stream.config.to_dict(),
+            config=self._worker_config(stream),
             directory=str(self._directory / stream.name),
             ext=CHUNK_EXT,
             ring=ring.spec,
@@ -508,7 +539,17 @@ class ChunkedWriter:
             start_chunk_callback=self._callback,
             ext=CHUNK_EXT,
             on_invalid=self._invalid_item,
+            max_backlog_s=self._max_backlog_s,
+            behind_report_s=self._behind_report_s,
         )
+
+    @staticmethod
+    def _worker_config(stream: _Stream) -> dict[str, Any]:
+        """The stream config as the worker applies it (effective encoder options)."""
+        cfg = stream.config.to_dict()
+        if stream.encoder is not None:
+            cfg["stream_options"] = dict(stream.encoder.options)
+        return cfg
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._start_timeout_s
@@ -756,14 +797,16 @@ class ChunkedWriter:
         first: int | None = None
         last: int | None = None
         ring = stream.ring
+        delay: int | None = None
         if ring is not None and ring.header.size:
+            delay = int(ring.header[frame_ring.ENCODER_DELAY_FIELD])
             written = int(ring.header[frame_ring.WRITTEN_FIELD])
             first_raw = int(ring.header[frame_ring.FIRST_PTS_FIELD])
             last_raw = int(ring.header[frame_ring.LAST_PTS_FIELD])
             first = first_raw if first_raw >= 0 else None
             last = last_raw if last_raw >= 0 else None
         elif stream.frames_final is not None:
-            written, first, last = stream.frames_final
+            written, first, last, delay = stream.frames_final
         alive = stream.process is not None and not stream.exited
         return writer_stats.StreamStats(
             kind=stream.kind,
@@ -780,6 +823,12 @@ class ChunkedWriter:
             healthy=stream.error is None,
             error=stream.error,
             worker_cpu_s=stream.worker_cpu_s,
+            drops=dict(q.drops) if q else {},
+            backlog_s=q.backlog_s() if q and alive else 0.0,
+            backlog_max_s=q.backlog_max_s if q else 0.0,
+            behind_reported_s=q.behind_reported_s if q else None,
+            encoder_delay_frames=delay if stream.kind == "video" else None,
+            ring_slots=self.slot_count(stream.name),
         )
 
     def set_stats_extension(self, provider: Callable[[], Mapping[str, Any]] | None) -> None:
@@ -823,12 +872,17 @@ class ChunkedWriter:
             "started_at": self._origin.isoformat(),
             "software_version": omgrab.__version__,
             "chunk_length_s": self._chunk_length_s,
-            "streams": {
-                name: {"kind": s.kind, "config": s.config.to_dict()}
-                for name, s in self._streams.items()
-            },
+            "streams": {name: self._stream_document(s) for name, s in self._streams.items()},
             "devices": self._devices,
         }
+
+    @staticmethod
+    def _stream_document(stream: _Stream) -> dict[str, Any]:
+        doc: dict[str, Any] = {"kind": stream.kind, "config": stream.config.to_dict()}
+        if stream.encoder is not None:
+            assert isinstance(stream.config, config_mod.VideoStreamConfig)
+            doc["encoder"] = stream.encoder.to_dict(stream.config.fps)
+        return doc
 
     def _release_resources(self) -> None:
         spool_lock.release(self._writers_lock)
@@ -842,6 +896,7 @@ class ChunkedWriter:
                         int(header[frame_ring.WRITTEN_FIELD]),
                         _opt(int(header[frame_ring.FIRST_PTS_FIELD])),
                         _opt(int(header[frame_ring.LAST_PTS_FIELD])),
+                        int(header[frame_ring.ENCODER_DELAY_FIELD]),
                     )
                     stream.ring = None
                     ring.unlink()
@@ -871,6 +926,25 @@ def _takes_one_argument(callback: Callable[..., None]) -> bool:
             return False
         return True
     return False
+
+
+def _ring_capacities(
+    value: float | Mapping[str, float], streams: Mapping[str, _Stream]
+) -> dict[str, float]:
+    """Ring capacity in seconds per stream from ``ring_capacity_s`` (validated)."""
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(streams))
+        if unknown:
+            raise ValueError(
+                f"ring_capacity_s names unknown streams {unknown}; streams are {sorted(streams)}"
+            )
+        capacities = {name: float(value.get(name, DEFAULT_RING_CAPACITY_S)) for name in streams}
+    else:
+        capacities = dict.fromkeys(streams, value)
+    for name, seconds in capacities.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            raise ValueError(f"ring_capacity_s of stream {name!r} must be > 0, got {seconds!r}")
+    return {name: float(seconds) for name, seconds in capacities.items()}
 
 
 def _opt(value: int) -> int | None:

@@ -53,6 +53,15 @@ class StreamStats:
         error: The first error of the stream, or None.
         worker_cpu_s: CPU seconds (user + system) the stream's worker process used, known
             once it finished.
+        drops: ``frames_dropped`` by reason (``stream_queue.DROP_REASONS``: ``ring_full``,
+            ``backlog_cap``, ``before_origin``, ``after_stop``, ``worker_failed``). Other
+            loss counters (e.g. capture-side gaps) go beside it as further fields.
+        backlog_s: Capture time queued but not yet taken by the encoder, now (live).
+        backlog_max_s: The largest backlog seen.
+        behind_reported_s: Backlog when the stream was reported as falling behind real time,
+            None if it never was.
+        encoder_delay_frames: Most frames the encoder held at once (measured by the worker).
+        ring_slots: Capacity of the stream's ring in items.
     """
 
     kind: str
@@ -69,6 +78,12 @@ class StreamStats:
     healthy: bool
     error: str | None
     worker_cpu_s: float | None = None
+    drops: dict[str, int] = dataclasses.field(default_factory=dict)
+    backlog_s: float = 0.0
+    backlog_max_s: float = 0.0
+    behind_reported_s: float | None = None
+    encoder_delay_frames: int | None = None
+    ring_slots: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``stats.json`` form of the stream."""
@@ -84,4 +99,10 @@ class StreamStats:
             "chunks": [chunk.to_dict() for chunk in self.chunks],
             "error": self.error,
             "worker_cpu_s": self.worker_cpu_s,
+            "drops": dict(self.drops),
+            "backlog_s": self.backlog_s,
+            "backlog_max_s": self.backlog_max_s,
+            "behind_reported_s": self.behind_reported_s,
+            "encoder_delay_frames": self.encoder_delay_frames,
+            "ring_slots": self.ring_slots,
         }

@@ -1,0 +1,236 @@
+"""Capture-safe encoder settings: what the writer passes to each video encoder, and why.
+
+A frame handed to an encoder is in no file until the encoder gives its packet back. Encoders
+tuned for offline compression hold many frames: libx264's defaults keep ~40 frames of
+look-ahead and B-frame reordering (1.6 s at 25 fps), libx265 and libvpx-vp9 ~25, SVT-AV1 more.
+A crash or power loss takes all of them. So unless a stream opts out
+(``VideoStreamConfig(capture_safe=False)``), the writer adds the settings that make the encoder
+return every frame's packet before it takes the next frame:
+
+============== ======================================================= ==================
+codec          settings added                                          frames held
+============== ======================================================= ==================
+libx264(rgb)   ``tune`` += ``zerolatency`` (no B-frames, no look-ahead, 0
+               sliced instead of frame threads)
+libx265        ``x265-params`` += ``bframes=0:b-adapt=0:rc-lookahead=0 0
+               :cutree=0:frame-threads=1``
+libsvtav1      ``svtav1-params`` += ``pred-struct=1`` (low delay), and 0
+               ``rc=2`` (CBR, the rate control SVT-AV1 allows then)
+               unless ``crf``/``qp`` is given
+libvpx(-vp9)   ``lag-in-frames`` = ``0``                               0
+intra-only     none needed (MJPEG, FFV1, ...)                          0
+other          ``bf`` = ``0`` when not given                            unknown
+============== ======================================================= ==================
+
+Options of the caller that would undo these (``bf`` or ``rc-lookahead`` other than 0 for
+libx264, ``lag-in-frames`` for libvpx) are refused with a ``ValueError`` that names
+``capture_safe=False``. The worker also measures how many frames its encoder actually held
+(``StreamStats.encoder_delay_frames``).
+
+Loss bound: a SIGKILL costs the frames the encoder holds plus the frame being encoded plus the
+backlog (items queued in the ring, ``StreamStats.backlog_s``) at that moment::
+
+    loss <= (delay_frames + 1) / fps + backlog_s        (+ fsync interval on power loss)
+
+``EncoderPlan.to_dict`` is written to ``recording.json`` (``streams.<name>.encoder``) and from
+there to the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fractions
+import functools
+import logging
+from typing import Any
+
+import av
+
+from omgrab.recording import config as config_mod
+
+logger = logging.getLogger(__name__)
+
+#: Encoders that code every frame on its own: nothing is held back.
+INTRA_ONLY = frozenset(
+    {
+        "mjpeg",
+        "ffv1",
+        "ffvhuff",
+        "huffyuv",
+        "utvideo",
+        "magicyuv",
+        "png",
+        "qoi",
+        "ljpeg",
+        "jpegls",
+        "jpeg2000",
+        "rawvideo",
+        "prores",
+        "prores_ks",
+        "prores_aw",
+        "dnxhd",
+    }
+)
+
+_X264 = ("libx264", "libx264rgb")
+_VPX = ("libvpx", "libvpx-vp9")
+_X265_PARAMS = "bframes=0:b-adapt=0:rc-lookahead=0:cutree=0:frame-threads=1"
+
+#: Encoders tried (on a tiny frame) when listing what works on this machine.
+_COMMON_ENCODERS = (
+    "libx264",
+    "libx265",
+    "libsvtav1",
+    "libvpx-vp9",
+    "mjpeg",
+    "ffv1",
+    "h264_v4l2m2m",
+    "hevc_v4l2m2m",
+    "h264_vaapi",
+    "h264_nvenc",
+    "h264_qsv",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderPlan:
+    """The encoder settings of one video stream as the writer applies them.
+
+    Attributes:
+        codec: FFmpeg encoder name.
+        options: The options passed to the encoder (the caller's plus capture-safe ones).
+        capture_safe: Whether the capture-safe settings were applied.
+        added: The options the writer added or changed (a subset of ``options``).
+        delay_frames: Frames the encoder holds before giving a packet back under these
+            settings; None when unknown (an encoder not in the table, or opted out).
+    """
+
+    codec: str
+    options: dict[str, str]
+    capture_safe: bool
+    added: dict[str, str]
+    delay_frames: int | None
+
+    def sigkill_loss_bound_s(self, fps: float) -> float | None:
+        """The most a SIGKILL costs beyond the backlog: the frames held plus the one in work."""
+        if self.delay_frames is None:
+            return None
+        return round((self.delay_frames + 1) / fps, 6)
+
+    def to_dict(self, fps: float) -> dict[str, Any]:
+        """Return the ``recording.json`` / manifest form."""
+        return {
+            "codec": self.codec,
+            "options": dict(self.options),
+            "capture_safe": self.capture_safe,
+            "added_options": dict(self.added),
+            "delay_frames": self.delay_frames,
+            "loss_bound_s": self.sigkill_loss_bound_s(fps),
+            "loss_bound": "loss_bound_s + backlog_s at the kill (+ fsync interval on power loss)",
+        }
+
+
+@functools.cache
+def video_encoders() -> tuple[str, ...]:
+    """Return the names of the video encoders PyAV has on this machine, sorted."""
+    names = []
+    for name in av.codecs_available:
+        try:
+            codec = av.codec.Codec(name, "w")
+        except Exception:  # a decoder only, or not built in
+            continue
+        if codec.type == "video":
+            names.append(name)
+    return tuple(sorted(names))
+
+
+def usable_encoders() -> list[str]:
+    """Return the common video encoders that really open here (tried on a 64x64 frame)."""
+    usable = []
+    for name in _COMMON_ENCODERS:
+        if name not in video_encoders():
+            continue
+        try:
+            ctx: Any = av.CodecContext.create(name, "w")
+            ctx.width, ctx.height = 64, 64
+            ctx.pix_fmt = "yuv420p"
+            ctx.time_base = fractions.Fraction(1, 1000)
+            ctx.framerate = 25
+            ctx.open()
+        except Exception:
+            continue
+        usable.append(name)
+    return usable
+
+
+def check_video_codec(stream_name: str, codec: str) -> None:
+    """Raise ``ValueError`` naming the available encoders when PyAV lacks ``codec``."""
+    if codec in video_encoders():
+        return
+    raise ValueError(
+        f"stream {stream_name!r}: video encoder {codec!r} is not available in this PyAV/FFmpeg "
+        f"build; encoders that open here: {', '.join(usable_encoders()) or 'none'} "
+        f"(all video encoders: {', '.join(video_encoders())})"
+    )
+
+
+def _append_params(options: dict[str, str], key: str, params: str) -> str:
+    current = options.get(key, "")
+    return f"{current}:{params}" if current else params
+
+
+def _refuse(stream_name: str, codec: str, key: str, value: str) -> None:
+    raise ValueError(
+        f"stream {stream_name!r}: stream_options {key}={value!r} lets {codec} hold frames back, "
+        "which a crash would lose; pass VideoStreamConfig(capture_safe=False) to opt out of "
+        "capture-safe encoding"
+    )
+
+
+def plan(stream_name: str, stream_config: config_mod.VideoStreamConfig) -> EncoderPlan:
+    """Return the settings the writer applies to a video stream's encoder.
+
+    Args:
+        stream_name: The stream's name (for error messages).
+        stream_config: The stream's config.
+
+    Returns:
+        The plan.
+
+    Raises:
+        ValueError: The codec is not available, or the caller's options conflict with
+            capture-safe encoding.
+    """
+    codec = stream_config.codec
+    check_video_codec(stream_name, codec)
+    options = dict(stream_config.stream_options)
+    if codec in INTRA_ONLY:
+        return EncoderPlan(codec, options, stream_config.capture_safe, {}, 0)
+    if not stream_config.capture_safe:
+        return EncoderPlan(codec, options, False, {}, None)
+    added: dict[str, str] = {}
+    delay: int | None = 0
+    if codec in _X264:
+        for key in ("bf", "rc-lookahead"):
+            if options.get(key, "0") != "0":
+                _refuse(stream_name, codec, key, options[key])
+        tunes = [t for t in options.get("tune", "").replace("+", ",").split(",") if t]
+        if "zerolatency" not in tunes:
+            added["tune"] = ",".join([*tunes, "zerolatency"])
+    elif codec == "libx265":
+        added["x265-params"] = _append_params(options, "x265-params", _X265_PARAMS)
+    elif codec == "libsvtav1":
+        params = "pred-struct=1"
+        if "crf" not in options and "qp" not in options:
+            params += ":rc=2"
+        added["svtav1-params"] = _append_params(options, "svtav1-params", params)
+    elif codec in _VPX:
+        if options.get("lag-in-frames", "0") != "0":
+            _refuse(stream_name, codec, "lag-in-frames", options["lag-in-frames"])
+        added["lag-in-frames"] = "0"
+    else:
+        if "bf" not in options:
+            added["bf"] = "0"
+        delay = None
+    options.update(added)
+    return EncoderPlan(codec, options, True, added, delay)
