@@ -36,6 +36,7 @@ failure the spool is kept so nothing is lost.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -411,7 +412,10 @@ class _Merger:
             in_stream = stream.template.streams[0]
             if data_track.lacks_header(in_stream):  # published SDK / omgrab < 0.2 chunks
                 in_stream = data_track.template_stream()
-            out_stream = out.add_stream_from_template(in_stream)
+            try:
+                out_stream = out.add_stream_from_template(in_stream)
+            except av.codec.codec.UnknownCodecError:  # e.g. AV1 read by libdav1d: no encoder
+                out_stream = out.add_stream_from_template(in_stream, opaque=True)
             out_stream.time_base = MS_TIME_BASE
             fps = _usable_fps(stream.config.get("fps"))
             if stream.kind == "video" and fps is not None:
@@ -447,7 +451,9 @@ class _Merger:
         out_stream = stream.out_stream
         is_video = stream.kind == "video"
         # a packet must come after the previous one of its stream (data packets may share a
-        # millisecond) and not before the recording origin
+        # millisecond) and not before the recording origin; video packets come in decode
+        # order (B-frames: pts not monotonic), so they need only come after every packet of
+        # the earlier chunks and not repeat a pts of their own chunk
         floor = -1
         for position, path in enumerate(stream.chunks):
             if position == 0:
@@ -473,6 +479,7 @@ class _Merger:
             )
             stream.chunk_entries.append(entry)
             need_key = is_video
+            chunk_pts: set[int] = set()
             count = discarded = 0
             first = last = last_duration = None
             nbytes = 0
@@ -493,7 +500,7 @@ class _Merger:
                     pts = packet.pts
                     if pts is None:
                         pts = packet.dts
-                    if pts is None or pts <= floor or packet.is_corrupt:
+                    if pts is None or pts <= floor or pts in chunk_pts or packet.is_corrupt:
                         discarded += 1
                         need_key = is_video
                         continue
@@ -503,11 +510,13 @@ class _Merger:
                             continue
                         need_key = False
                     if packet.dts is None:
-                        packet.dts = pts
-                    floor = pts if is_video else pts - 1
-                    if first is None:
-                        first = pts
-                    last = pts
+                        packet.dts = pts  # video dts are redone by _decode_timestamps
+                    if is_video:
+                        chunk_pts.add(pts)
+                    else:
+                        floor = pts - 1
+                    first = pts if first is None else min(first, pts)
+                    last = pts if last is None else max(last, pts)
                     last_duration = packet.duration
                     count += 1
                     nbytes += size
@@ -527,6 +536,8 @@ class _Merger:
                 if last is not None:
                     stream.last_pts = last
                     stream.last_duration = int(last_duration or 0)
+            if is_video and last is not None:
+                floor = max(floor, last)
             if not entry.truncated:
                 # an unterminated file (crash) reads to a clean EOF too
                 entry.truncated = not mkv_tags.segment_is_complete(path)
@@ -535,6 +546,39 @@ class _Merger:
         for stream in self.streams:
             with contextlib.suppress(Exception):
                 stream.template.close()
+
+
+_REORDER_DEPTH = 16  # more than any encoder's B-frame reordering (x264: 16 B-frames at most)
+
+
+def _decode_timestamps(
+    packets: Iterator[tuple[int, int, Any]],
+) -> Iterator[tuple[int, int, Any]]:
+    """Give video packets (in decode order) a dts the muxer accepts: monotonic and <= pts.
+
+    Matroska stores no dts, and a chunk opened without probing gets none (or dts = pts, which
+    decreases across B-frames). The smallest pts of the next ``_REORDER_DEPTH`` packets is a
+    valid dts for any stream reordered by fewer frames than that.
+    """
+    window: collections.deque[tuple[int, int, Any]] = collections.deque()
+    last_dts: int | None = None
+
+    def release() -> tuple[int, int, Any]:
+        nonlocal last_dts
+        item = window.popleft()
+        dts = min([item[0], *(other[0] for other in window)])
+        if last_dts is not None:
+            dts = min(item[0], max(dts, last_dts))
+        item[2].dts = dts
+        last_dts = dts
+        return item
+
+    for item in packets:
+        window.append(item)
+        if len(window) > _REORDER_DEPTH:
+            yield release()
+    while window:
+        yield release()
 
 
 def _container_tags(spool: spool_reader.SpoolRecording, recovered: bool) -> dict[str, str]:
@@ -833,7 +877,13 @@ def merge_locked(
                 out.metadata.update(_container_tags(spool, recovered))
                 merger.add_output_streams(out)
                 mux = out.mux_one
-                for _, _, packet in heapq.merge(*(merger.packets(s) for s in merger.streams)):
+                sources = [
+                    _decode_timestamps(merger.packets(s))
+                    if s.kind == "video"
+                    else merger.packets(s)
+                    for s in merger.streams
+                ]
+                for _, _, packet in heapq.merge(*sources):
                     mux(packet)
             finally:
                 out.close()
