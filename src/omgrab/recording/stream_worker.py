@@ -228,12 +228,18 @@ class _Syncer:
     data); ``os.fdatasync`` releases the GIL, so encoding goes on meanwhile.
     """
 
-    def __init__(self, interval_s: float, on_error: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        on_error: Callable[[str], None],
+        stop_event: threading.Event | None = None,
+    ) -> None:
         self._interval_s = interval_s
         self._on_error = on_error
         self._lock = threading.Lock()  # guards _fd
         self._fd: int | None = None
-        self._stop = threading.Event()
+        # Its wait(interval_s) paces the fsyncs (tests pass an event they tick by hand).
+        self._stop = threading.Event() if stop_event is None else stop_event
         self._thread = threading.Thread(target=self._run, name="chunk-fsync", daemon=True)
         self.errors = 0
         if interval_s > 0:
