@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import pathlib
+import signal
 import threading
 from collections.abc import Callable
 
@@ -14,6 +16,7 @@ from omgrab import recording
 from omgrab.recording import stream_worker
 from tests import fixtures_recording as fx
 from tests import recording_worker_harness as harness
+from tests.test_recording_writer import wait_for
 
 
 def test_exact_boundaries_land_in_the_chunk_they_start(
@@ -106,3 +109,42 @@ def test_open_chunk_is_fsynced_at_every_100ms_interval(
         assert default.default == 100
     finally:
         made.close()
+
+
+def test_backlog_is_visible_live_capped_and_reported_once(
+    writer_factory: Callable[..., recording.ChunkedWriter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stalled encoder (its worker SIGSTOPped): the backlog grows in stats item by item, is
+    reported once as falling behind, and items beyond ``max_backlog_s`` are dropped and
+    counted instead of queued."""
+    writer = writer_factory(data={}, max_backlog_s=0.5, behind_report_s=0.2)
+    writer.start()
+    pid = writer.worker_pid("rgb")
+    assert pid is not None
+    queue = writer.get_encoder_queue("rgb")
+    for i in range(5):
+        queue.put((fx.rgb_frame(i), fx.timestamp_at(40 * i)))
+    wait_for(lambda: writer.stats["rgb"].frames_written == 5)
+    assert writer.stats["rgb"].backlog_s == 0.0
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(5, 25):  # 0.2 .. 0.96 s
+            queue.put((fx.rgb_frame(i), fx.timestamp_at(40 * i)), block=False)
+            backlog = writer.stats["rgb"].backlog_s
+            # the worker took item 4 (pts 160) and nothing since: the backlog is what came after
+            assert backlog == pytest.approx(min(40 * i - 160, 480) / 1000), i
+        stats = writer.stats["rgb"]
+        assert stats.drops["backlog_cap"] == 8  # pts 680 .. 960 would exceed the 0.5 s cap
+        assert stats.frames_dropped == 8
+        assert stats.behind_reported_s == pytest.approx(0.24)  # first backlog over 0.2 s
+        assert stats.backlog_max_s == pytest.approx(0.48)  # the most ever queued
+        behind = [r for r in caplog.records if "falling behind real time" in r.message]
+        assert len(behind) == 1 and "0.24 s" in behind[0].message
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    writer.stop()
+    final = writer.stats["rgb"]
+    assert final.frames_written == 17 and final.backlog_s == 0.0
+    doc = json.loads((writer.directory / "stats.json").read_text())["streams"]["rgb"]
+    assert doc["drops"]["backlog_cap"] == 8 and doc["behind_reported_s"] == pytest.approx(0.24)

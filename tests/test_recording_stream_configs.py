@@ -19,7 +19,7 @@ import pytest
 
 from omgrab import recording
 from omgrab.cameras import frame_counter
-from omgrab.recording import encoder_options, merge
+from omgrab.recording import encoder_options, manifest, merge
 from tests import fixtures_recording as fx
 from tests import recording_mkv_probe as probe
 
@@ -65,7 +65,7 @@ def _frame(config: recording.VideoStreamConfig, counter: int) -> np.ndarray:
     return frame
 
 
-def _record_and_check(tmp_path: pathlib.Path, cases: dict[str, Case]) -> None:
+def _record_and_check(tmp_path: pathlib.Path, cases: dict[str, Case]) -> pathlib.Path:
     origin = fx.ORIGIN
     writer = recording.ChunkedWriter(
         "rec",
@@ -94,6 +94,7 @@ def _record_and_check(tmp_path: pathlib.Path, cases: dict[str, Case]) -> None:
         assert [pts for pts, _ in frames] == expected, name
         counters = [frame_counter.read_frame_counter(image) for _, image in frames]
         assert counters == list(range(FRAMES)), name
+    return merged
 
 
 def test_published_quick_start_config_and_libx264_with_b_frames(tmp_path: pathlib.Path) -> None:
@@ -112,7 +113,20 @@ def test_published_quick_start_config_and_libx264_with_b_frames(tmp_path: pathli
             recording.rgb_stream_config(width=WIDTH, height=HEIGHT, bitrate=400_000), "gray", 3
         ),
     }
-    _record_and_check(tmp_path, cases)
+    merged = _record_and_check(tmp_path, cases)
+    # the manifest states the encoder settings applied and the loss bound they imply
+    streams = manifest.read_manifest(manifest.manifest_path_for(merged)).streams
+    quick = streams["quickstart"]
+    assert quick.encoder is not None and quick.writer is not None
+    assert quick.encoder["options"] == {"tune": "zerolatency"}
+    assert quick.encoder["added_options"] == {"tune": "zerolatency"}
+    assert (quick.encoder["delay_frames"], quick.encoder["loss_bound_s"]) == (0, 0.04)
+    assert quick.writer["drops"]["ring_full"] == 0 and quick.writer["encoder_delay_frames"] == 0
+    opted_out = streams["bframes"]
+    assert opted_out.encoder is not None
+    assert opted_out.encoder["capture_safe"] is False and opted_out.encoder["options"] == {}
+    assert opted_out.encoder["delay_frames"] is None  # unknown: stated as such
+    assert opted_out.writer is not None and opted_out.writer["encoder_delay_frames"] > 0
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,11 @@ class StreamEntry:
         last_pts_ms: Last pts in the merged file.
         bytes_written: Payload bytes copied.
         chunks: Files of the chunks used, in order.
+        encoder: The encoder settings the writer applied and the crash-loss bound they imply
+            (``encoder_options.EncoderPlan.to_dict``), ``None`` for data streams and
+            recordings made before it was recorded.
+        writer: Writer-side counters from stats.json: ``drops`` by reason, ``backlog_max_s``,
+            ``behind_reported_s``, ``encoder_delay_frames`` (measured); ``None`` if unknown.
     """
 
     name: str
@@ -125,6 +130,8 @@ class StreamEntry:
     last_pts_ms: int | None = None
     bytes_written: int = 0
     chunks: list[str] = dataclasses.field(default_factory=list)
+    encoder: dict[str, Any] | None = None
+    writer: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass

@@ -971,6 +971,8 @@ def _build_manifest(
             last_pts_ms=s.last_pts,
             bytes_written=s.bytes,
             chunks=[c.file for c in s.chunk_entries],
+            encoder=_encoder_entry(recording, s.source.name),
+            writer=_writer_entry(stats),
         )
     for source in merger.empty_streams:
         stats = spool.stream_stats(source.name)
@@ -1015,6 +1017,22 @@ def _build_manifest(
         stop_reason=reason,
         interruptions=capture_report.interruptions(spool.stats),
     )
+
+
+def _encoder_entry(recording: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """recording.json's ``streams.<name>.encoder`` (written since capture-safe encoding)."""
+    streams = recording.get("streams")
+    entry = streams.get(name) if isinstance(streams, dict) else None
+    encoder = entry.get("encoder") if isinstance(entry, dict) else None
+    return encoder if isinstance(encoder, dict) else None
+
+
+def _writer_entry(stats: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The writer-side loss and backlog counters of a stream's stats.json entry."""
+    if stats is None or not isinstance(stats.get("drops"), dict):
+        return None
+    keys = ("drops", "backlog_max_s", "behind_reported_s", "encoder_delay_frames")
+    return {key: stats.get(key) for key in keys}
 
 
 def merge_recording_chunks(

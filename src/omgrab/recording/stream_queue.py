@@ -275,11 +275,11 @@ class StreamQueue(queue.Queue):
             logger.debug("stream %r: ring full, item at pts %d dropped", self.name, pts)
             return None
         self._publish(payload, len(payload), pts, timestamp)
+        self.backlog_max_s = max(self.backlog_max_s, backlog_ms / 1000.0)
         return None
 
     def _check_behind(self, backlog_ms: int) -> None:
         backlog_s = backlog_ms / 1000.0
-        self.backlog_max_s = max(self.backlog_max_s, backlog_s)
         if self.behind_reported_s is None and backlog_ms > self._behind_report_ms:
             self.behind_reported_s = backlog_s
             logger.warning(
