@@ -22,6 +22,12 @@ Prints one JSON document. Measures, in one run on the same pre-generated frames:
   of the recorder (process + workers) and of the whole system, in % of both cores.
 * ``crash``: ms and bytes unreadable per stream after SIGKILL of a real-time recorder process
   group (reference size).
+* ``published`` (with ``--compare-published PYTHON``, a venv holding ``omgrab==0.1.2``):
+  ``benchmarks/realtime_recorder.py`` run by this interpreter and by ``PYTHON`` one after the
+  other in the same run, each recording random-noise frames in real time for
+  ``--compare-seconds`` with the built-in RGB config and with the published quick-start
+  config (``plain``): PSS of the whole recorder (process tree) and CPU in fractions of both
+  cores, for the two writers side by side.
 """
 
 from __future__ import annotations
@@ -450,6 +456,27 @@ def bench_crash(workdir: pathlib.Path, kill_after_s: float = 2.5) -> dict[str, A
 # -- main --------------------------------------------------------------------------------------
 
 
+def compare_published(python: str, seconds: float, workdir: pathlib.Path) -> dict[str, Any]:
+    """Run ``realtime_recorder.py`` with this package and with the published one (see doc)."""
+    script = str(REPO / "benchmarks" / "realtime_recorder.py")
+    out: dict[str, Any] = {}
+    for config in ("builtin", "plain"):
+        for label, interpreter in (("omgrab", sys.executable), ("published_0.1.2", python)):
+            spool = workdir / f"rt-{label}-{config}"
+            proc = subprocess.run(
+                [interpreter, script, str(spool), str(seconds), config],
+                capture_output=True,
+                text=True,
+                cwd=workdir,  # not the repository: the published venv must import its own omgrab
+                timeout=seconds * 20 + 120,
+            )
+            lines = proc.stdout.strip().splitlines()
+            out[f"{label}/{config}"] = (
+                json.loads(lines[-1]) if proc.returncode == 0 and lines else proc.stderr[-2000:]
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=500)
@@ -457,6 +484,16 @@ def main() -> None:
     parser.add_argument("--out", type=pathlib.Path, default=None, help="keep files here")
     parser.add_argument(
         "--realtime-s", type=float, default=20.0, help="real-time 25 fps run length (0: skip)"
+    )
+    parser.add_argument(
+        "--compare-published",
+        metavar="PYTHON",
+        default=None,
+        help="interpreter of a venv with omgrab==0.1.2: PSS/CPU at real time side by side",
+    )
+    parser.add_argument("--compare-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--only-compare", action="store_true", help="run only the --compare-published part"
     )
     args = parser.parse_args()
     frames = 150 if args.quick else args.frames
@@ -470,6 +507,16 @@ def main() -> None:
         "load_average_before": os.getloadavg(),
         "frames": frames,
     }
+    if args.compare_published:
+        report["published"] = compare_published(
+            args.compare_published, args.compare_seconds, workdir
+        )
+    if args.only_compare:
+        report["load_average_after"] = os.getloadavg()
+        print(json.dumps(report, indent=2))
+        if args.out is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     try:
         # The machine may be shared: measure the ceiling before and after the writer runs and
         # compare against their mean.

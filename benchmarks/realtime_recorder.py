@@ -1,0 +1,174 @@
+"""Record the reference stream set in real time with whichever ``omgrab`` this Python imports.
+
+Run by ``benchmarks/recording.py --compare-published PYTHON`` twice in the same run: once with
+this repository's interpreter and once with a venv holding the published ``omgrab==0.1.2``, so
+both writers get the same frames, pacing, configs and machine load. Usage::
+
+    PYTHON benchmarks/realtime_recorder.py SPOOL SECONDS CONFIG
+
+``CONFIG`` is ``builtin`` (RGB 1280x800 libx264 superfast g=25 bf=0 4 Mbit/s) or ``plain``
+(RGB 640x400 libx264 with no ``stream_options``, the published quick-start config); depth is
+640x400 FFV1 gray16le and IMU one JSON item per frame in both. Frames are random noise (the
+hardest case for the encoder), 8 distinct ones made up front. Prints one JSON object: frames
+put, wall time, CPU seconds of the recorder (process + every descendant), PSS (proportional
+set size: shared memory counted once across the processes) sampled every second, and the
+frames each stream wrote (ours) or queued (published, whose queues are unbounded in time).
+
+It imports only ``omgrab.recording`` names both versions have. The published package imports
+camera and display stacks (OpenCV, DepthAI, ...) at package import; they are not needed to
+record and are stubbed when missing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import pathlib
+import sys
+import threading
+import time
+import types
+from typing import Any
+
+import numpy as np
+import psutil
+
+for _top in ("cv2", "depthai", "PIL", "requests", "gpiod", "luma", "smbus2"):
+    if importlib.util.find_spec(_top) is None:
+        sys.modules[_top] = types.ModuleType(_top)
+        if _top == "PIL":
+            sys.modules["PIL.Image"] = types.ModuleType("PIL.Image")
+
+from omgrab import recording  # noqa: E402
+
+
+def _tree() -> list[psutil.Process]:
+    me = psutil.Process()
+    return [me, *me.children(recursive=True)]
+
+
+def _pss_mb() -> float:
+    total = 0
+    for proc in _tree():
+        try:
+            total += proc.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total / 1e6
+
+
+def _cpu_s() -> float:
+    total = 0.0
+    for proc in _tree():
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _configs(config: str) -> dict[str, Any]:
+    if config == "plain":
+        rgb = recording.VideoStreamConfig(
+            width=640,
+            height=400,
+            fps=25,
+            codec="libx264",
+            bitrate=2_000_000,
+            input_pixel_format="rgb24",
+            output_pixel_format="yuv420p",
+            metadata={"type": "rgb"},
+        )
+    else:
+        rgb = recording.VideoStreamConfig(
+            width=1280,
+            height=800,
+            fps=25,
+            codec="libx264",
+            bitrate=4_000_000,
+            input_pixel_format="rgb24",
+            output_pixel_format="yuv420p",
+            stream_options={"preset": "superfast", "g": "25", "bf": "0"},
+            metadata={"type": "rgb"},
+        )
+    depth = recording.VideoStreamConfig(
+        width=640,
+        height=400,
+        fps=25,
+        codec="ffv1",
+        bitrate=2_000_000,
+        input_pixel_format="gray16le",
+        output_pixel_format="gray16le",
+        metadata={"type": "depth"},
+    )
+    return {"rgb": rgb, "depth": depth}
+
+
+def main(argv: list[str]) -> int:
+    spool, seconds, config = pathlib.Path(argv[0]), float(argv[1]), argv[2]
+    spool.mkdir(parents=True, exist_ok=True)
+    videos = _configs(config)
+    rng = np.random.default_rng(1)
+    rgb_cfg = videos["rgb"]
+    rgb = [
+        rng.integers(0, 256, (rgb_cfg.height, rgb_cfg.width, 3), dtype=np.uint8) for _ in range(8)
+    ]
+    depth = [rng.integers(0, 65536, (400, 640), dtype=np.uint16) for _ in range(8)]
+    writer = recording.ChunkedWriter(
+        "rec-realtime",
+        spool,
+        videos,
+        sensor_stream_configs={
+            "imu": recording.DataStreamConfig(codec="ass", metadata={"type": "imu"})
+        },
+        chunk_length_s=10.0,
+    )
+    writer.start()
+    queues = {name: writer.get_encoder_queue(name) for name in ("rgb", "depth", "imu")}
+    pss: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(1.0):
+            pss.append(_pss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    cpu_before = _cpu_s()
+    start = time.monotonic()
+    sampler.start()
+    origin = datetime.datetime.now(datetime.UTC)
+    frames = int(seconds * 25)
+    for i in range(frames):
+        delay = start + i * 0.04 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        ts = origin + datetime.timedelta(milliseconds=40 * i)
+        queues["rgb"].put((rgb[i % 8], ts))
+        queues["depth"].put((depth[i % 8], ts))
+        queues["imu"].put((json.dumps({"i": i, "acc": [0.0, -9.81, 0.1]}).encode(), ts))
+    elapsed = time.monotonic() - start
+    cpu = _cpu_s() - cpu_before
+    stop.set()
+    sampler.join()
+    queued = {name: q.qsize() for name, q in queues.items()}
+    stop_start = time.monotonic()
+    writer.stop()
+    report = {
+        "omgrab": str(pathlib.Path(recording.__file__).parent.parent),
+        "config": config,
+        "frames_put": frames,
+        "seconds": round(elapsed, 2),
+        "cpu_fraction_of_two_cores": round(cpu / elapsed / 2, 3),
+        "pss_mb_peak": round(max(pss), 1) if pss else None,
+        "pss_mb_last": round(pss[-1], 1) if pss else None,
+        "queued_at_end": queued,
+        "stop_s": round(time.monotonic() - stop_start, 2),
+    }
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
