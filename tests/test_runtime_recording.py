@@ -95,6 +95,12 @@ def test_record_across_chunks_and_merge(sim_device, tmp_path) -> None:
     assert manager.recording_started_at is not None
     recording_id = manager.active_recording_id
     wait_for_frames(sim_device, "rgb", 40)  # 1.6 s: at least 3 chunks of 0.5 s
+    session = manager.active_session
+    assert session is not None
+    backlog = session.writer_backlog_s()  # live, for the device status
+    assert set(backlog) == {"rgb", "depth", "imu"}
+    # at most the 1 s ring (25 items at 25 fps) plus the item in the encoder
+    assert all(0.0 <= seconds <= 1.04 for seconds in backlog.values()), backlog
     manager.stop_recording()
     assert not manager.is_recording
     assert got.wait(30)

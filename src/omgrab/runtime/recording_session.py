@@ -333,6 +333,14 @@ class RecordingSession:
                     stalled.append(name)
         return stalled
 
+    def writer_backlog_s(self) -> dict[str, float]:
+        """Return each stream's backlog in seconds: capture time queued for its encoder.
+
+        It is what a crash now would lose on top of the encoder delay (see
+        ``omgrab.recording.encoder_options``); for the device status.
+        """
+        return {name: stats.backlog_s for name, stats in self._writer.stats.items()}
+
     def start(self) -> None:
         """Start capture threads and parallel writer.
 
