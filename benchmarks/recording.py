@@ -28,6 +28,9 @@ Prints one JSON document. Measures, in one run on the same pre-generated frames:
   ``--compare-seconds`` with the built-in RGB config and with the published quick-start
   config (``plain``): PSS of the whole recorder (process tree) and CPU in fractions of both
   cores, for the two writers side by side.
+* ``plain``: the published quick-start config (RGB 640x400 libx264, no ``stream_options``)
+  alone: the writer fed as fast as it takes frames vs the same encoder alone in one process
+  with the options the writer applies (``encoder_options.plan``), and frames put vs in files.
 """
 
 from __future__ import annotations
@@ -456,6 +459,64 @@ def bench_crash(workdir: pathlib.Path, kill_after_s: float = 2.5) -> dict[str, A
 # -- main --------------------------------------------------------------------------------------
 
 
+def plain_config() -> recording.VideoStreamConfig:
+    """The published SDK's quick-start RGB config (no stream_options)."""
+    return recording.VideoStreamConfig(
+        width=640,
+        height=400,
+        fps=25,
+        codec="libx264",
+        bitrate=2_000_000,
+        input_pixel_format="rgb24",
+        output_pixel_format="yuv420p",
+        metadata={"type": "rgb"},
+    )
+
+
+def bench_plain(frames: int, workdir: pathlib.Path) -> dict[str, Any]:
+    """Plain libx264 config: writer throughput vs the encoder alone (same effective options)."""
+    from omgrab.recording import encoder_options
+
+    cfg = plain_config()
+    plan = encoder_options.plan("rgb", cfg)
+    source = [np.ascontiguousarray(f[::2, ::2]) for f in make_rgb(DISTINCT)]
+    out = av.open(str(workdir / "plain-ceiling.mkv"), "w", format="matroska")
+    st = out.add_stream(cfg.codec, rate=cfg.fps, options=dict(plan.options))
+    st.width, st.height, st.pix_fmt, st.bit_rate = cfg.width, cfg.height, "yuv420p", cfg.bitrate
+    st.time_base = TB
+    st.codec_context.time_base = TB
+    start = time.perf_counter()
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(source[i % DISTINCT], format="rgb24")
+        frame.pts = i * 40
+        frame.time_base = TB
+        for packet in st.encode(frame):
+            out.mux(packet)
+    for packet in st.encode(None):
+        out.mux(packet)
+    out.close()
+    ceiling_fps = frames / (time.perf_counter() - start)
+    writer = recording.ChunkedWriter(
+        "rec-plain", workdir / "spool", {"rgb": cfg}, origin=ORIGIN, put_timeout_s=60.0
+    )
+    writer.start()
+    queue = writer.get_encoder_queue("rgb")
+    start = time.perf_counter()
+    for i in range(frames):
+        queue.put((source[i % DISTINCT], ORIGIN + datetime.timedelta(milliseconds=40 * i)))
+    writer.stop()
+    writer_fps = frames / (time.perf_counter() - start)
+    return {
+        "encoder_options": plan.options,
+        "ceiling_fps": round(ceiling_fps, 1),
+        "writer_fps": round(writer_fps, 1),
+        "ratio_to_ceiling": round(writer_fps / ceiling_fps, 3),
+        "frames_put": writer.stats["rgb"].frames_put,
+        "frames_in_files": count_packets(writer.directory, "rgb"),
+        "encoder_delay_frames": writer.stats["rgb"].encoder_delay_frames,
+    }
+
+
 def compare_published(python: str, seconds: float, workdir: pathlib.Path) -> dict[str, Any]:
     """Run ``realtime_recorder.py`` with this package and with the published one (see doc)."""
     script = str(REPO / "benchmarks" / "realtime_recorder.py")
@@ -492,6 +553,7 @@ def main() -> None:
         help="interpreter of a venv with omgrab==0.1.2: PSS/CPU at real time side by side",
     )
     parser.add_argument("--compare-seconds", type=float, default=15.0)
+    parser.add_argument("--plain", action="store_true", help="also the plain-config throughput")
     parser.add_argument(
         "--only-compare", action="store_true", help="run only the --compare-published part"
     )
@@ -511,6 +573,8 @@ def main() -> None:
         report["published"] = compare_published(
             args.compare_published, args.compare_seconds, workdir
         )
+    if args.plain or args.only_compare:
+        report["plain"] = bench_plain(frames, workdir)
     if args.only_compare:
         report["load_average_after"] = os.getloadavg()
         print(json.dumps(report, indent=2))

@@ -191,19 +191,22 @@ def run_campaign(
         for stream in STREAMS:
             handed = recorder.handed[stream]
             back = read_back(directory, stream)
-            assert back.pts, f"{name}/{stream}: nothing readable (stderr: {stderr})"
-            assert back.chunks == last_handed // 1000 + 1 or back.chunks == back.pts[-1] // 1000 + 1
+            # Nothing readable is possible only when the backlog covered the whole recording
+            # (the bound below then still holds, with the last readable pts taken as -40).
+            last_readable = back.pts[-1] if back.pts else -INTERVAL_MS
+            if back.pts:
+                assert back.chunks in (last_handed // 1000 + 1, back.pts[-1] // 1000 + 1)
             if stream != "imu":
                 assert back.decoded >= len(back.pts) - 2, f"{name}/{stream}: undecodable packets"
             last_accepted = handed.accepted[-1]
-            lost = last_accepted - back.pts[-1]
+            lost = last_accepted - last_readable
             delay = encoder_delay_frames(directory, stream)
             bound = (delay + 1) * INTERVAL_MS + handed.backlog_ms
             loss[stream] = lost
             loss[f"{stream}_bound"] = bound
             assert lost <= bound, (
                 f"{name}/{stream}: killed after {kill_after:.2f} s, last accepted pts "
-                f"{last_accepted} ms, last readable {back.pts[-1]} ms: {lost} ms lost, over the "
+                f"{last_accepted} ms, last readable {last_readable} ms: {lost} ms lost, over the "
                 f"stated bound {bound} ms ({delay} frames held + 1 in work + backlog "
                 f"{handed.backlog_ms} ms)"
             )
