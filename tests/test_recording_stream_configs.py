@@ -118,8 +118,8 @@ def test_published_quick_start_config_and_libx264_with_b_frames(tmp_path: pathli
     streams = manifest.read_manifest(manifest.manifest_path_for(merged)).streams
     quick = streams["quickstart"]
     assert quick.encoder is not None and quick.writer is not None
-    assert quick.encoder["options"] == {"tune": "zerolatency"}
-    assert quick.encoder["added_options"] == {"tune": "zerolatency"}
+    assert quick.encoder["options"] == {"tune": "zerolatency", "preset": "superfast"}
+    assert quick.encoder["added_options"] == {"tune": "zerolatency", "preset": "superfast"}
     assert (quick.encoder["delay_frames"], quick.encoder["loss_bound_s"]) == (0, 0.04)
     assert quick.writer["drops"]["ring_full"] == 0 and quick.writer["encoder_delay_frames"] == 0
     opted_out = streams["bframes"]
@@ -210,7 +210,7 @@ def test_options_that_undo_capture_safety_are_refused_unless_opted_out() -> None
     )
     assert opted_out.options == {"bf": "3"} and opted_out.delay_frames is None
     safe = encoder_options.plan("rgb", _video("libx264", stream_options={"tune": "film"}))
-    assert safe.options == {"tune": "film,zerolatency"}
+    assert safe.options == {"tune": "film,zerolatency", "preset": "superfast"}
     assert safe.delay_frames == 0 and safe.sigkill_loss_bound_s(25) == 0.04
 
 

@@ -11,9 +11,11 @@ return every frame's packet before it takes the next frame:
 codec          settings added                                          frames held
 ============== ======================================================= ==================
 libx264(rgb)   ``tune`` += ``zerolatency`` (no B-frames, no look-ahead, 0
-               sliced instead of frame threads)
+               sliced instead of frame threads); ``preset`` =
+               ``superfast`` when not given
 libx265        ``x265-params`` += ``bframes=0:b-adapt=0:rc-lookahead=0 0
-               :cutree=0:frame-threads=1``
+               :cutree=0:frame-threads=1``; ``preset`` = ``superfast``
+               when not given
 libsvtav1      ``svtav1-params`` += ``pred-struct=1`` (low delay), and 0
                ``rc=2`` (CBR, the rate control SVT-AV1 allows then)
                unless ``crf``/``qp`` is given
@@ -217,8 +219,12 @@ def plan(stream_name: str, stream_config: config_mod.VideoStreamConfig) -> Encod
         tunes = [t for t in options.get("tune", "").replace("+", ",").split(",") if t]
         if "zerolatency" not in tunes:
             added["tune"] = ",".join([*tunes, "zerolatency"])
+        if "preset" not in options:  # x264's 'medium' cannot keep up live on a small board
+            added["preset"] = "superfast"
     elif codec == "libx265":
         added["x265-params"] = _append_params(options, "x265-params", _X265_PARAMS)
+        if "preset" not in options:
+            added["preset"] = "superfast"
     elif codec == "libsvtav1":
         params = "pred-struct=1"
         if "crf" not in options and "qp" not in options:

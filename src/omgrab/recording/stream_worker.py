@@ -77,10 +77,6 @@ class WorkerSpec:
     fsync_interval_ms: int = 100
 
 
-#: Encoders the writer gives ``bf=0`` and ``preset=superfast`` unless configured otherwise.
-B_FRAME_FREE_CODECS = ("libx264", "libx265")
-
-
 class _Chunk:
     """One open chunk file with its single stream.
 
@@ -120,13 +116,8 @@ class _Chunk:
         try:
             if spec.kind == "video":
                 fps = fractions.Fraction(cfg["fps"]).limit_denominator(1001)
+                # the effective options: the writer applied ``encoder_options.plan`` already
                 options = dict(cfg["stream_options"])
-                if cfg["codec"] in B_FRAME_FREE_CODECS:
-                    # Unless configured: no B-frames (chunks must hold packets in pts order)
-                    # and a real-time preset (x264's default 'medium' cannot keep up with a
-                    # live camera on a small board). The 0.1.2 quick start's config sets neither.
-                    options.setdefault("bf", "0")
-                    options.setdefault("preset", "superfast")
                 stream = self.container.add_stream(cfg["codec"], rate=fps, options=options)
                 stream.width = cfg["width"]
                 stream.height = cfg["height"]

@@ -881,7 +881,7 @@ class ChunkedWriter:
         doc: dict[str, Any] = {"kind": stream.kind, "config": stream.config.to_dict()}
         if stream.encoder is not None:
             assert isinstance(stream.config, config_mod.VideoStreamConfig)
-            doc["encoder"] = stream.encoder.to_dict(stream.config.fps)
+            doc["encoder"] = stream.encoder.to_dict(float(stream.config.fps))
         return doc
 
     def _release_resources(self) -> None:
