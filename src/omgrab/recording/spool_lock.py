@@ -17,6 +17,9 @@ they have drained their rings and exited, and a recovery started at once waits f
 of deleting chunks under them. Two merges of the same recording serialise on the same lock;
 the second one then finds the merge finished. No process ids are guessed.
 
+A recording on a read-only filesystem (a card mounted read-only for salvage) is read
+without the lock: no writer can be active there and nothing there can be deleted.
+
 Error policy: failing to take the shared lock when a writer starts is an error of that start
 (:class:`OSError`); waiting too long for the exclusive lock raises
 :class:`WritersActiveError` (a :class:`TimeoutError`) naming the directory.
@@ -25,6 +28,7 @@ Error policy: failing to take the shared lock when a writer starts is an error o
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import pathlib
@@ -110,6 +114,13 @@ def exclusive(
         fd = _open(directory)
     except FileNotFoundError:
         yield False
+        return
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        # A read-only filesystem has no live writer (none could open a chunk there) and
+        # no merge of ours can delete from it: reading it needs no lock.
+        yield directory.is_dir()
         return
     try:
         _acquire(fd, fcntl.LOCK_EX, timeout_s, directory)
