@@ -74,7 +74,6 @@ def test_peer_down_means_no_carrier_and_not_online(netns_pair: NetnsPair) -> Non
     # The kernel reports the peer's carrier loss asynchronously (slowly on a busy machine).
     deadline = time.monotonic() + 10
     while (result := probe(agent, netns_pair, port))["status"] != "OFFLINE":
-        assert result["status"] != "ONLINE" or time.monotonic() < deadline, result
         assert time.monotonic() < deadline, f"never went offline: {result}"
         time.sleep(0.1)  # waiting for the kernel to report no carrier
     assert "no interface is up" in result["detail"] or "no carrier" in result["detail"]
