@@ -61,7 +61,7 @@ def test_status_decodes_volts_amps_watts_percent(
     assert status.power_w == pytest.approx(3.7, abs=3e-3)
     assert status.percent == pytest.approx((7.4 - 6.0) / 2.4 * 100)
     assert status.charging is False
-    assert str(status) == "58% 7.40 V -0.500 A (discharging) 3.70 W"
+    assert str(status) == "58.3% 7.40 V -0.500 A (discharging) 3.70 W"
 
 
 def test_current_positive_when_charging(

@@ -168,7 +168,7 @@ def test_status_with_nothing_wired(tmp_path: pathlib.Path) -> None:
     assert status.storage == ds.StorageInfo(100_000, 25_000, 75_000, 25.0)
     assert metrics.storage_paths == [tmp_path / "spool"]
     assert status.cpu.temperature_celsius == 51.5
-    assert status.network == ds.NetworkInfo("offline", "field-lab", -62)
+    assert status.network == ds.NetworkInfo("unknown", "field-lab", -62)
     assert status.recording == ds.RecordingInfo(False, None, None)
     assert status.device_healthy and status.device_error is None
     assert status.battery is None
@@ -372,7 +372,7 @@ def test_status_dict_is_cached_json_able_and_a_copy(tmp_path: pathlib.Path) -> N
     first = manager.get_status_dict()
     calls = metrics.calls
     json.dumps(first)
-    assert first["network"] == {"status": "offline", "wifi_ssid": "field-lab",
+    assert first["network"] == {"status": "unknown", "wifi_ssid": "field-lab",
                                 "wifi_signal_strength": -62}  # fmt: skip
     first["device_id"] = "mutated"
     second = manager.get_status_dict()

@@ -63,7 +63,7 @@ class BatteryStatus:
         """Return human-readable battery status."""
         direction = "charging" if self.charging else "discharging"
         return (
-            f"{self.percent:.0f}% {self.voltage_v:.2f} V {self.current_a:+.3f} A "
+            f"{self.percent:.1f}% {self.voltage_v:.2f} V {self.current_a:+.3f} A "
             f"({direction}) {self.power_w:.2f} W"
         )
 

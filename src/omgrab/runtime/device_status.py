@@ -139,12 +139,13 @@ class NetworkInfo:
     """Network connectivity information.
 
     Attributes:
-        status: Connection state, one of 'offline', 'network_only', or 'online'.
+        status: Connection state, one of 'offline', 'network_only', or 'online'; 'unknown'
+            when no network monitor is wired (as omgrab 0.1.2 reports it).
         wifi_ssid: Connected WiFi network name, or None if not on WiFi.
         wifi_signal_strength: Signal strength in dBm (e.g. -62), or None if unavailable.
 
     Raises:
-        ValueError: If ``status`` is not one of the three states.
+        ValueError: If ``status`` is not one of the three states or 'unknown'.
     """
 
     status: str
@@ -152,9 +153,10 @@ class NetworkInfo:
     wifi_signal_strength: int | None
 
     def __post_init__(self) -> None:
-        if self.status not in NETWORK_STATUSES:
+        if self.status not in (*NETWORK_STATUSES, UNKNOWN_STATE):
             raise ValueError(
-                f"NetworkInfo.status must be one of {NETWORK_STATUSES}, got {self.status!r}"
+                f"NetworkInfo.status must be one of {(*NETWORK_STATUSES, UNKNOWN_STATE)}, "
+                f"got {self.status!r}"
             )
 
 
@@ -834,7 +836,7 @@ class DeviceStatusManager:
     def _network_info(self, monitor: Any) -> NetworkInfo:
         def status() -> str:
             if monitor is None:
-                return "offline"
+                return UNKNOWN_STATE
             snap = monitor.snapshot
             label = getattr(snap.status, "label", None)
             if label is None:

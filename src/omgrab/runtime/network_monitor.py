@@ -47,37 +47,42 @@ _MAX_BACKOFF_EXPONENT = 60
 class Status(enum.Enum):
     """Discrete network health states in increasing order of quality.
 
-    Members compare by quality: ``Status.OFFLINE < Status.NETWORK_ONLY < Status.ONLINE``.
+    The values are the lower-case names used in status JSON (as in omgrab 0.1.2). Members
+    compare by quality through ``RANK``: ``Status.OFFLINE < Status.NETWORK_ONLY < Status.ONLINE``.
     """
 
-    OFFLINE = 0
-    NETWORK_ONLY = 1
-    ONLINE = 2
+    OFFLINE = "offline"
+    NETWORK_ONLY = "network_only"
+    ONLINE = "online"
 
     @property
     def label(self) -> str:
         """Lower-case name used in status JSON: 'offline', 'network_only' or 'online'."""
-        return self.name.lower()
+        return self.value
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Status):
             return NotImplemented
-        return self.value < other.value
+        return RANK[self] < RANK[other]
 
     def __le__(self, other: object) -> bool:
         if not isinstance(other, Status):
             return NotImplemented
-        return self.value <= other.value
+        return RANK[self] <= RANK[other]
 
     def __gt__(self, other: object) -> bool:
         if not isinstance(other, Status):
             return NotImplemented
-        return self.value > other.value
+        return RANK[self] > RANK[other]
 
     def __ge__(self, other: object) -> bool:
         if not isinstance(other, Status):
             return NotImplemented
-        return self.value >= other.value
+        return RANK[self] >= RANK[other]
+
+
+RANK: dict[Status, int] = {Status.OFFLINE: 0, Status.NETWORK_ONLY: 1, Status.ONLINE: 2}
+"""Quality rank of each status (higher is better); the order ``Status`` compares by."""
 
 
 @dataclasses.dataclass
@@ -573,7 +578,9 @@ class NetworkMonitor:
             TypeError: If the callback is not callable.
         """
         if self._thread is not None:
-            raise RuntimeError("callbacks must be registered before NetworkMonitor.start()")
+            raise RuntimeError(
+                "Cannot register callbacks after NetworkMonitor.start(): register them before"
+            )
         if not callable(on_network_change):
             raise TypeError(f"on_network_change must be callable, got {on_network_change!r}")
         self._callbacks.append(on_network_change)

@@ -658,7 +658,10 @@ class RecordingManager:
                     "origin": started_at,
                     "clock": self._clock,
                     "devices": [
-                        {"label": d.label, "device_type": d.device_type.value}
+                        {
+                            "label": d.label,
+                            "device_type": getattr(d.device_type, "value", d.device_type),
+                        }
                         for d in self._devices
                     ],
                 },

@@ -47,6 +47,11 @@ _PUT_TIMEOUT_S = 1.0
 _JOIN_TIMEOUT_S = 5.0
 _UNAVAILABLE_BACKOFF_S = 0.02
 
+# omgrab 0.1.2's public tuning constant (its session waited this long for the writer's queues to
+# go quiet before stopping it). Kept so code that sets it still runs; unused here: this writer
+# drains by waiting for its worker processes to finish every queued item.
+WRITER_DRAIN_QUIET_PERIOD_S = 0.5
+
 
 @dataclasses.dataclass
 class StreamCaptureStats:
@@ -122,8 +127,10 @@ class RecordingSession:
         sensors = list(sensors or [])
         sensor_stream_names = list(sensor_stream_names or [])
         sensor_stream_configs = dict(sensor_stream_configs or {})
-        _check_streams("camera", target_cameras, stream_names, stream_configs)
-        _check_streams("sensor", sensors, sensor_stream_names, sensor_stream_configs)
+        _check_counts("camera", target_cameras, stream_names)
+        _check_counts("sensor", sensors, sensor_stream_names)
+        _check_configs("camera", stream_names, stream_configs)
+        _check_configs("sensor", sensor_stream_names, sensor_stream_configs)
         duplicates = set(stream_names) & set(sensor_stream_names)
         if duplicates or len(set(stream_names)) != len(stream_names):
             raise ValueError(
@@ -491,7 +498,7 @@ class RecordingSession:
                 with self._state_lock:
                     stats.items_queued += 1
         except Exception as exc:
-            message = f"capture thread for stream {name!r} crashed: {type(exc).__name__}: {exc}"
+            message = f"capture thread crashed for stream {name!r}: {type(exc).__name__}: {exc}"
             logger.exception(message)
             with self._state_lock:
                 stats.error = message
@@ -528,13 +535,15 @@ def _period_s(source: object) -> float | None:
     return float(period) if isinstance(period, int | float) and period > 0 else None
 
 
-def _check_streams(
-    kind: str, sources: list[Any], names: list[str], configs: dict[str, Any]
-) -> None:
+def _check_counts(kind: str, sources: list[Any], names: list[str]) -> None:
     if len(sources) != len(names):
         raise ValueError(
-            f"{len(sources)} {kind}s but {len(names)} {kind} stream names: one name per {kind}"
+            f"Mismatch: {len(sources)} {kind}s but {len(names)} {kind} stream names: "
+            f"one name per {kind}"
         )
+
+
+def _check_configs(kind: str, names: list[str], configs: dict[str, Any]) -> None:
     missing = [name for name in names if name not in configs]
     if missing:
         raise ValueError(f"no stream config for {kind} stream(s) {missing}")
