@@ -317,3 +317,38 @@ def test_on_error_gets_the_stream_name_when_it_takes_one_argument(
         writer.get_encoder_queue("depth").put((np.zeros((2, 2), np.float32), fx.timestamp_at(0)))
         assert called.wait(10)
     assert names == ["depth"]
+
+
+def test_devices_satisfy_the_published_capture_device_protocol() -> None:
+    from omgrab import testing
+    from omgrab.devices import SimulatedCaptureDevice, capture_device, oakd_device_type
+
+    assert isinstance(SimulatedCaptureDevice("sim"), capture_device.CaptureDevice)
+    assert isinstance(testing.FakeCaptureDevice(), capture_device.CaptureDevice)
+    assert not isinstance(object(), capture_device.CaptureDevice)
+    assert issubclass(capture_device.PreviewUnavailableError, RuntimeError)
+    parse = oakd_device_type.parse_device_type
+    assert parse("OAK-D-PRO-W-97") is oakd_device_type.OakDDeviceType.OAKD_PRO_WIDE
+    assert parse("oak-d-lite") is oakd_device_type.OakDDeviceType.OAKD_LITE
+    with pytest.raises(ValueError, match="'OAK-1'"):
+        parse("OAK-1")
+
+
+def test_bitrate_zero_leaves_rate_control_to_the_codec(tmp_path: pathlib.Path) -> None:
+    import dataclasses
+
+    from omgrab.recording import chunked_writer
+
+    with pytest.raises(ValueError, match="bitrate"):
+        chunked_writer.VideoStreamConfig(width=64, height=48, fps=10, bitrate=-1)
+    config = dataclasses.replace(fx.small_video_configs()["rgb"], bitrate=0)
+    out = tmp_path / "rec"
+    writer = chunked_writer.ChunkedWriter("rec", out, {"rgb": config})
+    start = datetime.datetime.now(UTC)
+    with writer:
+        q = writer.get_encoder_queue("rgb")
+        for i in range(5):
+            q.put((fx.rgb_frame(i), start + datetime.timedelta(milliseconds=100 * i)))
+    assert writer.stats["rgb"].frames_written == 5
+    (chunk,) = sorted((out / "rgb").iterdir())
+    assert fx.ffprobe_json(chunk)["streams"][0]["nb_read_packets"] == "5"

@@ -76,7 +76,8 @@ class VideoStreamConfig:
         height: Frame height in pixels (> 0; even for 4:2:0 output formats).
         fps: Nominal frame rate (> 0); also the stream's frame rate in the file.
         codec: FFmpeg encoder name, e.g. ``'libx264'`` or ``'ffv1'``.
-        bitrate: Target bit rate in bits/s (> 0; ignored by lossless codecs).
+        bitrate: Target bit rate in bits/s (>= 0; 0 sets no target, so the codec's own rate
+            control applies, e.g. x264's CRF, as omgrab 0.1.2 allowed; ignored by lossless codecs).
         input_pixel_format: Pixel format of the frames handed to the writer; one of
             ``INPUT_PIXEL_FORMATS``. It fixes the ndarray shape and dtype the writer accepts.
         output_pixel_format: Pixel format stored in the file (e.g. ``'yuv420p'``).
@@ -116,9 +117,9 @@ class VideoStreamConfig:
             raise ValueError(f"VideoStreamConfig.fps must be > 0, got {self.fps!r}")
         if not isinstance(self.codec, str) or not self.codec:
             raise ValueError(f"VideoStreamConfig.codec must be a codec name, got {self.codec!r}")
-        if isinstance(self.bitrate, bool) or not isinstance(self.bitrate, int) or self.bitrate <= 0:
+        if isinstance(self.bitrate, bool) or not isinstance(self.bitrate, int) or self.bitrate < 0:
             raise ValueError(
-                f"VideoStreamConfig.bitrate must be a positive int (bits/s), got {self.bitrate!r}"
+                f"VideoStreamConfig.bitrate must be an int >= 0 (bits/s), got {self.bitrate!r}"
             )
         if self.input_pixel_format not in INPUT_PIXEL_FORMATS:
             raise ValueError(
