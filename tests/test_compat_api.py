@@ -205,6 +205,7 @@ def test_metrics_provider_without_wifi_methods_reports_unknown(
 
 
 def test_published_import_paths_resolve_to_this_package() -> None:
+    from omgrab import cameras as omgrab_cameras
     from omgrab import recording, utils
     from omgrab.cameras import base as camera_base
     from omgrab.cameras import cameras
@@ -219,6 +220,10 @@ def test_published_import_paths_resolve_to_this_package() -> None:
     assert py_av_writer.merge_stream_files is recording.merge_stream_files
     assert callable(utils.merge_orphaned_chunks)
     assert manifest.build_manifest("r", None, None, None, [], {}, {}, "r.mkv").recovered is False
+    from omgrab.cameras import oakd_camera, queue_reader_camera
+
+    assert issubclass(oakd_camera.OakDRGBCamera, queue_reader_camera.QueueReaderCamera)
+    assert omgrab_cameras.OakDDepthCamera is oakd_camera.OakDDepthCamera
 
 
 def test_runtime_package_exports_the_published_names() -> None:

@@ -15,6 +15,7 @@ from omgrab.cameras.base import (
 )
 from omgrab.cameras.base import FrameArray as Frame
 from omgrab.cameras.frame_counter import FrameCounterError
+from omgrab.cameras.oakd_camera import OakDDepthCamera, OakDRGBCamera
 from omgrab.cameras.queue_reader import QueueReaderCamera
 from omgrab.cameras.synthetic import SyntheticCamera, read_frame_counter
 from omgrab.cameras.usb import USBCamera
@@ -27,6 +28,8 @@ __all__ = [
     "Frame",
     "FrameCounterError",
     "FrameUnavailableError",
+    "OakDDepthCamera",
+    "OakDRGBCamera",
     "QueueReaderCamera",
     "RGBFrame",
     "SyntheticCamera",
