@@ -357,3 +357,18 @@ def test_bitrate_zero_leaves_rate_control_to_the_codec(tmp_path: pathlib.Path) -
     assert writer.stats["rgb"].frames_written == 5
     (chunk,) = sorted((out / "rgb").iterdir())
     assert fx.ffprobe_json(chunk)["streams"][0]["nb_read_packets"] == "5"
+
+
+def test_is_data_stream_names_only_sensor_streams(tmp_path: pathlib.Path) -> None:
+    from omgrab.recording import chunked_writer
+
+    writer = chunked_writer.ChunkedWriter(
+        "rec",
+        tmp_path / "rec",
+        fx.small_video_configs(),
+        sensor_stream_configs=fx.small_data_configs(),
+    )
+    (data_name,) = fx.small_data_configs()
+    assert writer.is_data_stream(data_name)
+    assert not writer.is_data_stream("rgb")
+    assert not writer.is_data_stream("no-such-stream")

@@ -361,6 +361,11 @@ class ChunkedWriter:
             return max(1, min(self._max_queue, by_memory, by_time))
         return self._max_queue
 
+    def is_data_stream(self, name: str) -> bool:
+        """True if ``name`` is one of this writer's data (sensor) streams (omgrab 0.1.2 API)."""
+        stream = self._streams.get(name)
+        return stream is not None and isinstance(stream.config, config_mod.DataStreamConfig)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def get_encoder_queue(self, name: str) -> stream_queue.StreamQueue | pending_queue.PendingQueue:
