@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import pathlib
 import subprocess
 import threading
 import time
+from typing import Any
 
 import cv2
 import httpx
@@ -14,9 +16,11 @@ import numpy as np
 import pytest
 from prometheus_client import parser
 
-from omgrab.app import device_app
+from omgrab.app import device_app, mqtt_console, upload_service
 from omgrab.app.web import security
-from tests import test_app
+from omgrab.upload import config as upload_config
+from omgrab.upload import uploader as uploader_mod
+from tests import s3_fixtures, test_app, upload_factory
 
 CSRF = {security.CSRF_HEADER: "1"}
 
@@ -308,3 +312,112 @@ def test_summary_counts_gaps_drops_and_stop_reason_from_the_manifest(tmp_path) -
         True,
     )
     assert row.frames == {"rgb": 90, "imu": 10} and row.size_bytes == 10
+
+
+def _upload_families(client: httpx.Client) -> dict[str, Any]:
+    scrape = client.get("/metrics")
+    assert scrape.status_code == 200
+    families = parser.text_string_to_metric_families(scrape.text)
+    return {f.name: f for f in families if f.name.startswith("omgrab_upload")}
+
+
+def test_without_an_uploader_the_upload_section_and_metrics_are_absent(console) -> None:
+    app, client, _ = console
+    assert app.upload is None
+    doc = client.get("/api/status").json()
+    assert doc["upload"] is None
+    assert _upload_families(client) == {}
+    assert mqtt_console.status_payload(doc)["upload"] is None
+
+
+def test_upload_progress_and_backlog_reach_status_metrics_and_mqtt(
+    console, s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
+) -> None:
+    app, client, _ = console
+    s3_server.client().create_bucket(Bucket="console")
+    recordings = tmp_path / "recordings"
+    started = datetime.datetime(2026, 11, 22, 2, 40, 11, tzinfo=datetime.UTC)
+    made = [
+        upload_factory.make_recording(recordings, f"rec-{i}", 40_000 + i, started, seed=i)[0]
+        for i in range(2)
+    ]
+    backlog = sum(p.stat().st_size + p.with_suffix(".json").stat().st_size for p in made)
+    env = {
+        "AWS_ACCESS_KEY_ID": s3_fixtures.ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": s3_fixtures.SECRET_KEY,
+    }
+
+    def make_config(bucket: str) -> upload_config.UploadConfig:
+        return upload_config.UploadConfig.from_mapping(
+            {
+                "bucket": bucket,
+                "endpoint_url": s3_server.url,
+                "device_id": "rig-7",
+                "state_dir": str(tmp_path / f"state-{bucket}"),
+                "only_when_idle": True,
+            }
+        )
+
+    busy = threading.Event()
+    busy.set()
+    up = uploader_mod.Uploader(
+        make_config("console"), recordings, environ=env, is_recording=busy.is_set
+    )
+    try:
+        # Paused by the "not while recording" gate: the backlog is known, nothing sent.
+        app.upload = upload_service.UploadService(up, app.storage)
+        up.run_once()
+        app.console.snapshot.refresh()
+        doc = client.get("/api/status").json()["upload"]
+        assert doc["state"] == "paused" and doc["pause_reason"] == "recording in progress"
+        assert (doc["pending_recordings"], doc["pending_bytes"]) == (2, backlog)
+        families = _upload_families(client)
+        assert families["omgrab_upload_pending_bytes"].samples[0].value == backlog
+        assert families["omgrab_upload_pending_recordings"].samples[0].value == 2
+        assert families["omgrab_upload_uploaded_bytes"].samples[0].value == 0
+        assert "omgrab_upload_eta_seconds" not in families  # no rate measured yet
+        paused = families["omgrab_upload_paused"].samples
+        assert [(s.labels["reason"], s.value) for s in paused] == [("recording in progress", 1)]
+        states = {
+            s.labels["omgrab_upload_state"]: s.value
+            for s in families["omgrab_upload_state"].samples
+        }
+        assert states["paused"] == 1 and states["uploading"] == 0
+        mqtt_status = mqtt_console.status_payload(client.get("/api/status").json())["upload"]
+        assert mqtt_status["state"] == "paused" and mqtt_status["pending_bytes"] == backlog
+
+        # The gate opens: everything is sent; the backlog is empty, the bytes are counted.
+        busy.clear()
+        up.run_once()
+        app.console.snapshot.refresh()
+        families = _upload_families(client)
+        assert families["omgrab_upload_pending_bytes"].samples[0].value == 0
+        assert families["omgrab_upload_pending_recordings"].samples[0].value == 0
+        assert families["omgrab_upload_uploaded_recordings"].samples[0].value == 2
+        (sent,) = families["omgrab_upload_uploaded_bytes"].samples
+        assert sent.name == "omgrab_upload_uploaded_bytes_total" and sent.value == backlog
+        assert families["omgrab_upload_eta_seconds"].samples[0].value == 0
+        assert families["omgrab_upload_paused"].samples == []
+        assert families["omgrab_upload_errors"].samples[0].value == 0
+
+        # A bucket that does not exist: the error is counted and shown everywhere.
+        app.upload = upload_service.UploadService(
+            uploader_mod.Uploader(
+                make_config("no-such-bucket"), recordings, environ=env, is_recording=busy.is_set
+            ),
+            app.storage,
+        )
+        app.upload.uploader.run_once()
+        app.console.snapshot.refresh()
+        doc = client.get("/api/status").json()
+        assert doc["upload"]["state"] == "error" and doc["upload"]["errors"] == 1
+        assert "NoSuchBucket" in doc["upload"]["last_error"]
+        assert (
+            mqtt_console.status_payload(doc)["upload"]["last_error"] == doc["upload"]["last_error"]
+        )
+        families = _upload_families(client)
+        (errors,) = families["omgrab_upload_errors"].samples
+        assert errors.name == "omgrab_upload_errors_total" and errors.value == 1
+    finally:
+        app.upload = None
+        app.console.snapshot.refresh()

@@ -23,10 +23,13 @@ from collections.abc import Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
-from omgrab.app import device_app, mqtt_console
+from omgrab.app import device_app, mqtt_console, upload_service
+from omgrab.upload import config as upload_config
+from omgrab.upload import uploader as uploader_mod
 from tests import fixtures_output, test_app
 
 USER, PASSWORD = "rig", "pa55-word"
+UPLOAD_ENV = {"AWS_ACCESS_KEY_ID": "AKIAOMGRABTEST000001", "AWS_SECRET_ACCESS_KEY": "x"}
 
 
 class SecureBroker(fixtures_output.MosquittoBroker):
@@ -140,11 +143,23 @@ def test_status_availability_events_and_commands_with_credentials(tmp_path, brok
         assert watcher.connected.wait(10)
         status, _ = watcher.wait_for("status")
         assert json.loads(status)["device_id"] == "test-rig"
+        assert json.loads(status)["upload"] is None  # no uploader configured
         # Retained: a subscriber arriving now (the broker has both) gets them at once.
         late = Watcher(broker.port, base)
         assert late.wait_for("availability", lambda p, r: p == "online" and r)
         assert json.loads(late.wait_for("status", lambda p, r: r)[0])["device_id"] == "test-rig"
         late.close()
+        # An uploader appears: its progress rides along in the status (nothing is sent here).
+        upload = upload_config.UploadConfig.from_mapping(
+            {
+                "bucket": "rig-data",
+                "endpoint_url": "http://127.0.0.1:9",
+                "state_dir": str(tmp_path / "up"),
+            }
+        )
+        app.upload = upload_service.UploadService(
+            uploader_mod.Uploader(upload, tmp_path / "none", environ=UPLOAD_ENV), app.storage
+        )
         watcher.publish("command", "start")
         result, _ = watcher.wait_for("command/result")
         assert json.loads(result) == {
@@ -155,7 +170,11 @@ def test_status_availability_events_and_commands_with_credentials(tmp_path, brok
         }
         started, _ = watcher.wait_for("events", lambda p, r: "recording_started" in p)
         rid = json.loads(started)["recording_id"]
-        watcher.wait_for("status", lambda p, r: json.loads(p)["state"] == "recording")
+        recording, _ = watcher.wait_for(
+            "status", lambda p, r: json.loads(p)["state"] == "recording"
+        )
+        assert json.loads(recording)["upload"] == mqtt_console.upload_summary(app.upload.progress())
+        assert json.loads(recording)["upload"]["state"] == "idle"
         watcher.publish("command", json.dumps({"command": "stop"}))
         assert json.loads(watcher.wait_for("command/result")[0])["state"] == "idle"
         stopped = json.loads(watcher.wait_for("events", lambda p, r: "stopped" in p)[0])

@@ -10,7 +10,10 @@ topic                           retained   payload
                                            stop publishes ``offline`` itself
 ``<base>/status``               yes        JSON: state, recording (id, elapsed, size, streams),
                                            storage (bytes, hours left, level), battery,
-                                           network; every ``status_period_s`` and on change
+                                           network, upload (state, paused reason, backlog
+                                           bytes/recordings, ETA, last error; null without
+                                           an uploader); every ``status_period_s`` and on
+                                           change
 ``<base>/events``               no         JSON ``{"event": "recording_started" |
                                            "recording_stopped" | "recording_merged", ...}``
 ``<base>/command``              —          ``start`` or ``stop`` (or JSON ``{"command": ...}``)
@@ -321,4 +324,25 @@ def status_payload(doc: dict[str, Any]) -> dict[str, Any]:
         },
         "battery": battery,
         "network": network.get("status") if isinstance(network, dict) else network,
+        "upload": upload_summary(doc.get("upload")),
     }
+
+
+def upload_summary(upload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The upload part of the MQTT status: progress and backlog (None without an uploader)."""
+    if not isinstance(upload, dict):
+        return None
+    keys = (
+        "state",
+        "pause_reason",
+        "pending_recordings",
+        "pending_bytes",
+        "uploaded_recordings",
+        "bytes_sent",
+        "rate_bytes_per_s",
+        "eta_s",
+        "errors",
+        "last_error",
+        "last_upload_at",
+    )
+    return {key: upload.get(key) for key in keys}

@@ -90,6 +90,7 @@ class ConsoleCollector(registry.Collector):
         errors.add_metric(["recording"], float(len(current.get("errors") or [])))
         errors.add_metric(["status_snapshot"], float(doc.get("snapshot_errors") or 0))
         yield errors
+        yield from upload_families(doc.get("upload"))
         if self._counters is not None:
             console = core.CounterMetricFamily(
                 "omgrab_console_events", "Console events by kind", labels=["kind"]
@@ -97,6 +98,56 @@ class ConsoleCollector(registry.Collector):
             for kind, value in self._counters().items():
                 console.add_metric([kind], float(value))
             yield console
+
+
+UPLOAD_STATES = ("idle", "uploading", "paused", "error", "stopped")
+
+
+def upload_families(upload: dict[str, Any] | None) -> Iterator[core.Metric]:
+    """The uploader's progress and backlog; nothing at all when the device has no uploader.
+
+    Args:
+        upload: The status document's ``upload`` section (None without an uploader).
+    """
+    if not isinstance(upload, dict):
+        return
+    gauges = (
+        ("omgrab_upload_pending_bytes", "Bytes waiting to be uploaded", "pending_bytes"),
+        ("omgrab_upload_pending_recordings", "Recordings not yet uploaded", "pending_recordings"),
+        (
+            "omgrab_upload_uploaded_recordings",
+            "Local recordings uploaded and verified remotely",
+            "uploaded_recordings",
+        ),
+    )
+    for name, text, key in gauges:
+        yield core.GaugeMetricFamily(name, text, value=float(upload.get(key) or 0))
+    yield core.CounterMetricFamily(
+        "omgrab_upload_uploaded_bytes",
+        "Bytes sent to the object store by this process",
+        value=float(upload.get("bytes_sent") or 0),
+    )
+    yield core.CounterMetricFamily(
+        "omgrab_upload_errors",
+        "Failed upload passes",
+        value=float(upload.get("errors") or 0),
+    )
+    for name, text, key in (
+        ("omgrab_upload_eta_seconds", "Estimated time to upload the backlog", "eta_s"),
+        ("omgrab_upload_rate_bytes_per_second", "Measured upload rate", "rate_bytes_per_s"),
+    ):
+        if upload.get(key) is not None:  # unknown until a part was sent: no sample
+            yield core.GaugeMetricFamily(name, text, value=float(upload[key]))
+    state = core.StateSetMetricFamily("omgrab_upload_state", "Uploader state", labels=[])
+    current = upload.get("state")
+    state.add_metric([], {s: s == current for s in UPLOAD_STATES})
+    yield state
+    paused = core.GaugeMetricFamily(
+        "omgrab_upload_paused", "1 while the uploader waits on a gate", labels=["reason"]
+    )
+    if current == "paused":
+        paused.add_metric([str(upload.get("pause_reason") or "unknown")], 1.0)
+    yield paused
 
 
 def routes(collector: ConsoleCollector) -> list[routing.Route]:

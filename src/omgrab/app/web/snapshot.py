@@ -1,7 +1,8 @@
 """The console's status snapshot, refreshed off the event loop.
 
 Data path: a ``console-snapshot`` thread builds the status document every ``period_s`` from the
-device app (recorder, writer stats, storage, device status, perception) and publishes it by
+device app (recorder, writer stats, storage, device status, perception, the uploader's progress
+and backlog under ``upload``, None without an uploader) and publishes it by
 replacing one reference, serialized to JSON once on that thread. HTTP handlers, the SSE
 stream and ``/metrics`` only read that reference: they never take the recorder's lock, so a
 start waiting for a slow device (which holds that lock for seconds) cannot stall the event
@@ -194,6 +195,7 @@ class StatusSnapshot:
             "device": device,
             "imu": _latest_imu(app),
             "wifi": self._wifi() if self._wifi is not None else None,
+            "upload": app.upload.progress() if app.upload is not None else None,
             "snapshot_errors": self.errors,
         }
 
