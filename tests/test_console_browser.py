@@ -9,6 +9,7 @@ screenshots to ``docs/``.
 
 from __future__ import annotations
 
+import datetime
 import http.server
 import os
 import pathlib
@@ -18,9 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from omgrab.app import device_app
+from omgrab.app import device_app, upload_service
 from omgrab.runtime import wifi_connect
-from tests import test_app
+from omgrab.upload import config as upload_config
+from omgrab.upload import uploader as uploader_mod
+from tests import test_app, upload_factory
 
 sync_api = pytest.importorskip("playwright.sync_api")
 sync_api.expect.set_options(timeout=30_000)
@@ -36,6 +39,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+STARTED = datetime.datetime(2026, 11, 22, 2, 40, 11, tzinfo=datetime.UTC)
+ENV = {"AWS_ACCESS_KEY_ID": "AKIAOMGRABTEST000001", "AWS_SECRET_ACCESS_KEY": "x"}
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium not installed")
 
@@ -125,6 +130,28 @@ def test_start_stop_list_download_play_in_chromium(running, browser, tmp_path) -
     page.wait_for_function(
         "(() => { const v = document.getElementById('player');"
         " return v.readyState >= 2 && v.videoWidth === 320 && v.currentTime > 0.3; })()"
+    )
+
+    # No uploader: no Upload card. One appears (paused while "recording"): the card shows it.
+    expect(page.locator("#upload-card")).to_be_hidden()
+    pending = tmp_path / "pending"
+    mkv, _ = upload_factory.make_recording(pending, "rec-9", 5000, STARTED)
+    backlog_kb = (mkv.stat().st_size + mkv.with_suffix(".json").stat().st_size) / 1000
+    config = upload_config.UploadConfig.from_mapping(
+        {
+            "bucket": "rig-data",
+            "endpoint_url": "http://127.0.0.1:9",
+            "state_dir": str(tmp_path / "upload-state"),
+            "only_when_idle": True,
+        }
+    )
+    uploader = uploader_mod.Uploader(config, pending, environ=ENV, is_recording=lambda: True)
+    uploader.run_once()
+    app.upload = upload_service.UploadService(uploader, app.storage)
+    expect(page.locator("#upload-card")).to_be_visible()
+    expect(page.locator("#upload-state")).to_have_text("paused (recording in progress)")
+    expect(page.locator("#upload-backlog")).to_have_text(
+        f"backlog: 1 recordings, {backlog_kb:.1f} KB"
     )
     context.close()
 
