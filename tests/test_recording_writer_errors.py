@@ -144,10 +144,10 @@ def test_unknown_codec_is_refused_at_construction_naming_the_available_ones(
     assert not (tmp_path / "rec").exists()
 
 
-def test_encoder_that_cannot_open_fails_start_naming_the_usable_ones(
+def test_encoder_that_cannot_open_is_refused_at_construction_naming_the_usable_ones(
     tmp_path: pathlib.Path,
 ) -> None:
-    # PyAV knows the Raspberry Pi's hardware encoder, but it cannot open here (no device).
+    # PyAV lists the Raspberry Pi's hardware encoder, but it cannot open here (no device).
     if "h264_v4l2m2m" not in encoder_options.video_encoders():
         pytest.skip("this PyAV build has no h264_v4l2m2m")
     configs = {
@@ -155,11 +155,41 @@ def test_encoder_that_cannot_open_fails_start_naming_the_usable_ones(
             width=64, height=48, fps=25, codec="h264_v4l2m2m", metadata={"type": "rgb"}
         )
     }
-    writer = recording.ChunkedWriter("rec", tmp_path / "rec", configs)
-    with pytest.raises(RuntimeError, match=r"encoder h264_v4l2m2m refused 64x48") as info:
-        writer.start()
+    with pytest.raises(ValueError, match=r"'h264_v4l2m2m' cannot open 64x48 yuv420p") as info:
+        recording.ChunkedWriter("rec", tmp_path / "rec", configs)
     assert "encoders that open here: libx264" in str(info.value)
+    assert "h264_v4l2m2m" not in str(info.value).split("encoders that open here:")[1]
     assert not (tmp_path / "rec").exists()
+
+
+def test_pixel_format_the_encoder_refuses_is_refused_at_construction(
+    tmp_path: pathlib.Path,
+) -> None:
+    configs = {
+        "rgb": recording.VideoStreamConfig(
+            width=64,
+            height=48,
+            fps=25,
+            codec="libx264",
+            input_pixel_format="gray16le",
+            output_pixel_format="gray16le",
+            metadata={"type": "rgb"},
+        )
+    }
+    with pytest.raises(ValueError, match=r"'libx264' cannot open 64x48 gray16le"):
+        recording.ChunkedWriter("rec", tmp_path / "rec", configs)
+    assert not (tmp_path / "rec").exists()
+
+
+def test_encoder_probe_is_cached_per_codec_pixel_format_and_size(tmp_path: pathlib.Path) -> None:
+    configs = fx.small_video_configs()
+    recording.ChunkedWriter("rec1", tmp_path / "rec1", configs)
+    before = encoder_options._open_error.cache_info()
+    for i in range(5):
+        recording.ChunkedWriter(f"rec{i + 2}", tmp_path / f"rec{i + 2}", configs)
+    after = encoder_options._open_error.cache_info()
+    assert after.misses == before.misses  # no encoder opened again for the same streams
+    assert after.hits >= before.hits + 5 * len(configs)
 
 
 def test_on_error_callback_may_stop_the_writer(

@@ -148,21 +148,11 @@ def video_encoders() -> tuple[str, ...]:
 
 def usable_encoders() -> list[str]:
     """Return the common video encoders that really open here (tried on a 64x64 frame)."""
-    usable = []
-    for name in _COMMON_ENCODERS:
-        if name not in video_encoders():
-            continue
-        try:
-            ctx: Any = av.CodecContext.create(name, "w")
-            ctx.width, ctx.height = 64, 64
-            ctx.pix_fmt = "yuv420p"
-            ctx.time_base = fractions.Fraction(1, 1000)
-            ctx.framerate = 25
-            ctx.open()
-        except Exception:
-            continue
-        usable.append(name)
-    return usable
+    return [
+        name
+        for name in _COMMON_ENCODERS
+        if name in video_encoders() and _open_error(name, "yuv420p", 64, 64) is None
+    ]
 
 
 def check_video_codec(stream_name: str, codec: str) -> None:
@@ -173,6 +163,50 @@ def check_video_codec(stream_name: str, codec: str) -> None:
         f"stream {stream_name!r}: video encoder {codec!r} is not available in this PyAV/FFmpeg "
         f"build; encoders that open here: {', '.join(usable_encoders()) or 'none'} "
         f"(all video encoders: {', '.join(video_encoders())})"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _open_error(codec: str, pix_fmt: str, width: int, height: int) -> str | None:
+    """Open ``codec`` once for ``width`` x ``height`` ``pix_fmt``; the error text, or ``None``.
+
+    The encoder's own defaults are used (the caller's ``stream_options`` are checked when the
+    worker opens it at ``start()``), so this answers "can this encoder run here at this size
+    and pixel format at all". Cached per (codec, pix_fmt, size): constructing writers stays fast.
+    """
+    try:
+        ctx: Any = av.CodecContext.create(codec, "w")
+        ctx.width, ctx.height = width, height
+        ctx.pix_fmt = pix_fmt
+        ctx.time_base = fractions.Fraction(1, 1000)
+        ctx.framerate = 25
+        ctx.open()
+    except Exception as exc:  # the codec's own refusal: reported to the caller
+        return f"{type(exc).__name__}: {exc}"
+    del ctx  # frees the encoder (and its frame buffers) now
+    return None
+
+
+def check_encoder_opens(stream_name: str, stream_config: config_mod.VideoStreamConfig) -> None:
+    """Raise ``ValueError`` naming the encoders that open here when this one cannot open.
+
+    Catches an encoder PyAV lists but that cannot run on this machine (a board's hardware
+    encoder such as ``h264_v4l2m2m`` without its device), a pixel format or a size the codec
+    refuses, at construction rather than at ``start()``.
+    """
+    error = _open_error(
+        stream_config.codec,
+        stream_config.output_pixel_format,
+        stream_config.width,
+        stream_config.height,
+    )
+    if error is None:
+        return
+    raise ValueError(
+        f"stream {stream_name!r}: video encoder {stream_config.codec!r} cannot open "
+        f"{stream_config.width}x{stream_config.height} {stream_config.output_pixel_format} "
+        f"on this machine ({error}); encoders that open here: "
+        f"{', '.join(usable_encoders()) or 'none'}"
     )
 
 
@@ -200,11 +234,12 @@ def plan(stream_name: str, stream_config: config_mod.VideoStreamConfig) -> Encod
         The plan.
 
     Raises:
-        ValueError: The codec is not available, or the caller's options conflict with
-            capture-safe encoding.
+        ValueError: The codec is not available or cannot open here at the stream's size and
+            pixel format, or the caller's options conflict with capture-safe encoding.
     """
     codec = stream_config.codec
     check_video_codec(stream_name, codec)
+    check_encoder_opens(stream_name, stream_config)
     options = dict(stream_config.stream_options)
     if codec in INTRA_ONLY:
         return EncoderPlan(codec, options, stream_config.capture_safe, {}, 0)
