@@ -4,15 +4,20 @@ Run by ``benchmarks/recording.py --compare-published PYTHON`` twice in the same 
 this repository's interpreter and once with a venv holding the published ``omgrab==0.1.2``, so
 both writers get the same frames, pacing, configs and machine load. Usage::
 
-    PYTHON benchmarks/realtime_recorder.py SPOOL SECONDS CONFIG
+    PYTHON benchmarks/realtime_recorder.py SPOOL SECONDS CONFIG [RING_CAPACITY_S]
 
 ``CONFIG`` is ``builtin`` (RGB 1280x800 libx264 superfast g=25 bf=0 4 Mbit/s) or ``plain``
 (RGB 640x400 libx264 with no ``stream_options``, the published quick-start config); depth is
-640x400 FFV1 gray16le and IMU one JSON item per frame in both. Frames are random noise (the
-hardest case for the encoder), 8 distinct ones made up front. Prints one JSON object: frames
-put, wall time, CPU seconds of the recorder (process + every descendant), PSS (proportional
-set size: shared memory counted once across the processes) sampled every second, and the
-frames each stream wrote (ours) or queued (published, whose queues are unbounded in time).
+640x400 FFV1 gray16le and IMU one JSON item per frame in both. ``RING_CAPACITY_S`` (this
+package only) overrides the writer's default ring capacity in seconds per video stream.
+Frames are random noise (the hardest case for the encoder), 8 distinct ones made up front.
+Prints one JSON object: frames put, wall time, CPU seconds of the recorder (process + every
+descendant), PSS (proportional set size: shared memory counted once across the processes)
+sampled every second, and the frames each stream wrote (ours) or queued (published, whose
+queues are unbounded in time).
+The pre-made frames are the benchmark's, not the recorder's: ``bench_frames_mb`` states their
+size and ``recorder_pss_mb_peak`` is the PSS peak without them (a camera's frames would live
+in its driver's buffers instead).
 
 It imports only ``omgrab.recording`` names both versions have. The published package imports
 camera and display stacks (OpenCV, DepthAI, ...) at package import; they are not needed to
@@ -108,6 +113,7 @@ def _configs(config: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     spool, seconds, config = pathlib.Path(argv[0]), float(argv[1]), argv[2]
+    ring: dict[str, Any] = {"ring_capacity_s": float(argv[3])} if len(argv) > 3 else {}
     spool.mkdir(parents=True, exist_ok=True)
     videos = _configs(config)
     rng = np.random.default_rng(1)
@@ -116,6 +122,7 @@ def main(argv: list[str]) -> int:
         rng.integers(0, 256, (rgb_cfg.height, rgb_cfg.width, 3), dtype=np.uint8) for _ in range(8)
     ]
     depth = [rng.integers(0, 65536, (400, 640), dtype=np.uint16) for _ in range(8)]
+    bench_frames_mb = sum(frame.nbytes for frame in [*rgb, *depth]) / 1e6
     writer = recording.ChunkedWriter(
         "rec-realtime",
         spool,
@@ -124,6 +131,7 @@ def main(argv: list[str]) -> int:
             "imu": recording.DataStreamConfig(codec="ass", metadata={"type": "imu"})
         },
         chunk_length_s=10.0,
+        **ring,
     )
     writer.start()
     queues = {name: writer.get_encoder_queue(name) for name in ("rgb", "depth", "imu")}
@@ -158,11 +166,14 @@ def main(argv: list[str]) -> int:
     report = {
         "omgrab": str(pathlib.Path(recording.__file__).parent.parent),
         "config": config,
+        "ring_capacity_s": ring.get("ring_capacity_s", "default"),
         "frames_put": frames,
         "seconds": round(elapsed, 2),
         "cpu_fraction_of_two_cores": round(cpu / elapsed / 2, 3),
         "pss_mb_peak": round(max(pss), 1) if pss else None,
         "pss_mb_last": round(pss[-1], 1) if pss else None,
+        "bench_frames_mb": round(bench_frames_mb, 1),
+        "recorder_pss_mb_peak": round(max(pss) - bench_frames_mb, 1) if pss else None,
         "queued_at_end": queued,
         "stop_s": round(time.monotonic() - stop_start, 2),
     }

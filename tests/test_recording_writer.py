@@ -419,15 +419,17 @@ def test_memory_bound_of_the_rings(tmp_path: pathlib.Path) -> None:
     writer = recording.ChunkedWriter(
         "rec", tmp_path / "rec", configs, sensor_stream_configs=fx.small_data_configs()
     )
-    # the default ring holds 1 s of capture per video stream (25 fps)
-    assert recording.writer.DEFAULT_RING_CAPACITY_S == 1.0
-    assert writer.slot_count("rgb") == 25
-    assert writer.slot_count("depth") == 25
+    # the default ring holds 0.5 s of capture per video stream (25 fps: ceil(12.5) slots)
+    assert recording.writer.DEFAULT_RING_CAPACITY_S == 0.5
+    assert writer.slot_count("rgb") == 13
+    assert writer.slot_count("depth") == 13
     assert writer.slot_count("imu") == 200
+    # 13 RGB slots of 1280x800x3 + 13 depth slots of 640x400x2: 46.6 MB of shared memory
+    assert writer.slot_count("rgb") * 1280 * 800 * 3 + 13 * 640 * 400 * 2 < 47_000_000
     longer = recording.ChunkedWriter(
         "rec", tmp_path, configs, ring_capacity_s={"depth": 4.0}, max_encoder_queue_size=90
     )
-    assert longer.slot_count("rgb") == 25
+    assert longer.slot_count("rgb") == 13
     assert longer.slot_count("depth") == 90  # 100 by time, capped by the queue size
     assert (
         recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s=2.5).slot_count("depth")
@@ -437,10 +439,14 @@ def test_memory_bound_of_the_rings(tmp_path: pathlib.Path) -> None:
     roomy = recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s=60.0)
     assert roomy.slot_count("rgb") == 128 * 1024 * 1024 // (1280 * 800 * 3) == 43
     small = recording.ChunkedWriter(
-        "rec", tmp_path / "rec", configs, max_buffer_bytes_per_stream=8 * 1024 * 1024
+        "rec",
+        tmp_path / "rec",
+        configs,
+        max_buffer_bytes_per_stream=8 * 1024 * 1024,
+        ring_capacity_s=1.0,
     )
     assert small.slot_count("rgb") == 2
-    assert small.slot_count("depth") == 16
+    assert small.slot_count("depth") == 16  # 8 MiB // 512 kB, below the 25 slots of 1 s
     with pytest.raises(ValueError, match="unknown streams"):
         recording.ChunkedWriter("rec", tmp_path, configs, ring_capacity_s={"rbg": 2.0})
     with pytest.raises(ValueError, match="ring_capacity_s of stream 'rgb'"):

@@ -19,13 +19,16 @@ Architecture (one writer = one recording directory, see ``docs/spool-format.md``
 
 Memory: each video stream's ring holds ``slots = min(max_encoder_queue_size,
 max(2, max_buffer_bytes_per_stream // frame_bytes), max(2, ceil(fps * ring_capacity_s)))``
-frames; ``ring_capacity_s`` defaults to ``DEFAULT_RING_CAPACITY_S`` = 1 s of capture per video
-stream (settable per stream). With the defaults the reference RGB stream (1280x800x3 = 3.07 MB
-a frame) gets 25 slots (77 MB), depth (640x400x2 = 512 kB) 25 slots (13 MB) and a data stream
-``max_encoder_queue_size`` slots of ``max_item_bytes`` (IMU: 200 x 64 KiB = 13 MB, of which
-only the bytes of items put are ever touched). The memory bound of a writer is the sum of its
-rings (about 100 MB of shared memory for the reference set, mapped by the writer and one
-worker each) plus one encoder per stream; nothing else queues frames. A ring that fills up
+frames; ``ring_capacity_s`` defaults to ``DEFAULT_RING_CAPACITY_S`` = 0.5 s of capture per
+video stream (settable per stream). With the defaults the reference RGB stream (1280x800x3 =
+3.07 MB a frame) gets 13 slots (40 MB), depth (640x400x2 = 512 kB) 13 slots (6.7 MB) and a data
+stream ``max_encoder_queue_size`` slots of ``max_item_bytes`` (IMU: 200 x 64 KiB = 13 MB, of
+which only the bytes of items put are ever touched). The memory bound of a writer is the sum of
+its rings (about 60 MB of shared memory for the reference set, mapped by the writer and one
+worker each) plus one encoder per stream; nothing else queues frames. Whole recorder (app +
+workers + forkserver, PSS) recording the reference set in real time: 224 MB peak on a busy
+2-core machine (``benchmarks/realtime_recorder.py``, see ``benchmarks/README.md``; 267 MB with
+the former 1 s default). A ring that fills up
 drops the newest items and counts them (``ring_full``); ``max_backlog_s`` caps the queued
 capture time below the ring's capacity.
 
@@ -90,7 +93,7 @@ StartChunkCallback = stream_queue.StartChunkCallback
 CHUNK_EXT = "mkv"
 DEFAULT_MAX_BUFFER_BYTES_PER_STREAM = 128 * 1024 * 1024
 #: Capture time a video stream's ring holds by default (seconds).
-DEFAULT_RING_CAPACITY_S = 1.0
+DEFAULT_RING_CAPACITY_S = 0.5
 
 
 # Writers started and not yet stopped; stopped (drained, finished) at interpreter exit, before
