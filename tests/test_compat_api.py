@@ -349,8 +349,8 @@ def test_bitrate_zero_leaves_rate_control_to_the_codec(tmp_path: pathlib.Path) -
     config = dataclasses.replace(fx.small_video_configs()["rgb"], bitrate=0)
     out = tmp_path / "rec"
     writer = chunked_writer.ChunkedWriter("rec", out, {"rgb": config})
-    start = datetime.datetime.now(UTC)
     with writer:
+        start = datetime.datetime.now(UTC)  # after start(): no frame precedes the origin
         q = writer.get_encoder_queue("rgb")
         for i in range(5):
             q.put((fx.rgb_frame(i), start + datetime.timedelta(milliseconds=100 * i)))
