@@ -14,7 +14,9 @@ import av
 import pytest
 
 import omgrab
+from omgrab.recording import spool_lock
 from tests import cli_process, fixtures_recording, tmpfs
+from tests import recording_spool_factory as spool_factory
 
 omgrab_cmd = cli_process.omgrab
 assert_user_error = cli_process.assert_user_error
@@ -188,6 +190,22 @@ def test_recover_good_path_and_empty_spool(tmp_path: pathlib.Path) -> None:
     (tmp_path / "spool").mkdir()
     done = omgrab_cmd("recover", str(tmp_path / "spool"), str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 0 and "nothing to recover" in done.stdout
+
+
+def test_recover_says_which_recording_failed_and_exits_1(tmp_path: pathlib.Path) -> None:
+    spool, out = tmp_path / "spool", tmp_path / "out"
+    spool_factory.standard_recording(spool, "rec-good", complete=False)
+    busy = spool_factory.standard_recording(spool, "rec-busy", complete=False)
+    fd = spool_lock.hold_shared(busy.directory)  # a writer that never lets go
+    try:
+        done = omgrab_cmd("recover", str(spool), str(out), "--cleanup", cwd=tmp_path)
+    finally:
+        spool_lock.release(fd)
+    assert done.returncode == 1, done.stderr
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("omgrab:")]
+    assert "rec-busy" in line and "spool is kept" in line and "Traceback" not in done.stderr
+    assert "recovered" in done.stdout and (out / "rec-good.mkv").is_file()
+    assert not (out / "rec-busy.mkv").exists() and any((busy.directory / "rgb").iterdir())
 
 
 def test_record_with_a_config_file_records_what_it_says(tmp_path: pathlib.Path) -> None:

@@ -447,11 +447,21 @@ def recover(
         _fail(f"spool directory {spool_dir} does not exist")
     with _spool_lock(spool_dir):
         output_dir.mkdir(parents=True, exist_ok=True)
-        paths = recovery.merge_orphaned_chunks(spool_dir, output_dir, cleanup=cleanup)
-    for path in paths:
+        report = recovery.recover_orphans(spool_dir, output_dir, cleanup=cleanup)
+    for path in report.merged:
         console.print(f"recovered {path}")
-    if not paths:
+    for directory in report.empty:
+        console.print(f"nothing to salvage in {directory} (kept)", highlight=False)
+    if not (report.merged or report.empty or report.failed):
         console.print("nothing to recover")
+    for directory, exc in report.failed.items():
+        err_console.print(
+            f"omgrab: cannot recover {directory} (its spool is kept): {type(exc).__name__}: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
