@@ -122,3 +122,25 @@ def test_stalled_stream_reported_while_the_others_keep_recording(
     assert min(last.values()) >= 5500, last  # the others kept recording
     app_process.probe_valid(path)
     print(f"FAULTS stall-{stalled} last_pts_ms={last}")
+
+
+def test_late_frames_keep_the_recording_going(tmp_path: pathlib.Path) -> None:
+    data_dir = tmp_path / "data"
+    app = _record(data_dir, "slow:rgb@1+2=0.2", 5.0)
+    try:
+        app.press()
+        app.wait_for("stopped", _not_recording, 60)
+        path, manifest = _merged(data_dir)
+    finally:
+        assert app.terminate() == 0
+    assert manifest["stop_reason"] == "requested", manifest["stop_reason"]
+    rgb = manifest["streams"]["rgb"]
+    gaps = rgb["capture_gaps"]
+    # 2 s at one frame per 0.2 s: the late frames are recorded, the skipped ones counted as ~10
+    # short gaps (not one long one, not silently)
+    assert gaps["gaps"] >= 5 and gaps["frames_missed"] >= 20, gaps
+    assert gaps["gap_longest_ms"] <= 600, gaps
+    assert rgb["frames_missed"] == gaps["frames_missed"], rgb
+    print(f"FAULTS slow-rgb gaps={gaps['gaps']} missed={gaps['frames_missed']}")
+    last = app_process.last_pts_by_stream(path)
+    assert len(last) == 3 and min(last.values()) >= 4500, last  # every stream after the slowdown
