@@ -410,12 +410,20 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _nest(flat: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _nest(flat: dict[str, dict[str, Any]], problems: list[str]) -> dict[str, Any]:
+    """The nested document of ``flat``; a table also set as a plain value is a problem."""
     tree: dict[str, Any] = {}
     for path, values in flat.items():
         node = tree
         for part in path.split("."):
-            node = node.setdefault(part, {})
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                problems.append(
+                    f"environment (OMGRAB_*): {path} = {child!r}: must be a table [{path}] "
+                    f"(other OMGRAB_{path.replace('.', '_').upper()}_* variables set keys in it)"
+                )
+                child = node[part] = {}
+            node = child
         node.update(values)
     return tree
 
@@ -437,7 +445,7 @@ def from_dict(
     config = RigConfig()
     layers: list[tuple[str, Mapping[str, Any]]] = [(where, doc)]
     if env is not None:
-        layers.append(("environment (OMGRAB_*)", _nest(_env_overrides(env))))
+        layers.append(("environment (OMGRAB_*)", _nest(_env_overrides(env), problems)))
     if overrides:
         layers.append(("command line", overrides))
     depth_asked = False
@@ -523,6 +531,8 @@ def load(
         raise ConfigError([f"{file}: not UTF-8 text: {exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{file}: not valid TOML: {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError([f"{file}: not valid TOML: arrays or tables nested too deeply"]) from exc
     return from_dict(doc, str(file), env, overrides)
 
 
