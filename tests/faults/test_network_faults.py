@@ -3,7 +3,8 @@
 The app runs in the client namespace of ``netns_pair`` (see ``tests/fixtures_network.py``) with
 its internet probe pointed at a TCP server in the server namespace, and records throughout.
 Faults: the link goes down and comes back; TCP is blackholed (the server's answers to the
-client are routed to a blackhole, so connects time out). Promised: ``status.json``'s network
+client are routed to a blackhole, so connects time out); DNS fails (the probe's name leaves the
+namespace's hosts file and its nameserver never answers). Promised: ``status.json``'s network
 state follows each fault (offline, then online again) while the recording never stops, and the
 merged recording covers the whole time it recorded. Long (~1-2 min: the app's real probe
 intervals), so it runs only in the long form (``make faults``).
@@ -32,6 +33,8 @@ pytestmark = [
 
 
 _IN_NS = ("ip", "netns", "exec")
+#: The probe's host name: in the client's hosts file, and unknown to its (silent) nameserver.
+PROBE_NAME = "probe.omgrab.test"
 
 
 def _status(data: pathlib.Path) -> dict:
@@ -49,6 +52,14 @@ def _blackhole(pair: NetnsPair, add: bool) -> None:
     subprocess.run(["ip", "-n", pair.server_ns, *route], check=True, timeout=10)
 
 
+def _hosts(pair: NetnsPair, with_probe: bool) -> None:
+    """The client's hosts file, naming the probe host or not (then only the silent DNS is left)."""
+    text = "127.0.0.1 localhost\n"
+    if with_probe:
+        text += f"{pair.server_ip} {PROBE_NAME}\n"
+    pair.set_client_file("hosts", text)
+
+
 def _link_up(pair: NetnsPair) -> None:
     pair.client_link(True)
     pair.set_default_route(True)
@@ -58,6 +69,7 @@ def _faults(pair: NetnsPair) -> list[tuple[str, Callable[[], None], Callable[[],
     return [
         ("link down", lambda: pair.client_link(False), lambda: _link_up(pair)),
         ("tcp blackholed", lambda: _blackhole(pair, True), lambda: _blackhole(pair, False)),
+        ("dns failing", lambda: _hosts(pair, False), lambda: _hosts(pair, True)),
     ]
 
 
@@ -65,6 +77,11 @@ def test_status_follows_link_and_tcp_faults_while_recording_goes_on(
     tmp_path: pathlib.Path, netns_pair: NetnsPair
 ) -> None:
     port = netns_pair.start_tcp_server()
+    netns_pair.start_silent_dns()
+    netns_pair.set_client_file(
+        "resolv.conf", f"nameserver {netns_pair.server_ip}\noptions timeout:1\n"
+    )
+    _hosts(netns_pair, True)
     data, trigger = tmp_path / "data", tmp_path / "press"
     config = tmp_path / "rig.toml"
     config.write_text(
@@ -72,7 +89,7 @@ def test_status_follows_link_and_tcp_faults_while_recording_goes_on(
         "[recording]\nchunk_length_s = 1\n"
         '[device.rgb]\nwidth = 320\nheight = 200\npreset = "ultrafast"\nbitrate = 500000\n'
         "[device.depth]\nwidth = 160\nheight = 100\n"
-        f'[network]\nprobe_host = "{netns_pair.server_ip}"\nprobe_port = {port}\n'
+        f'[network]\nprobe_host = "{PROBE_NAME}"\nprobe_port = {port}\n'
         "[dashboard]\nenabled = false\n"
         f'[gpio]\ntrigger_file = "{trigger}"\n'
     )
