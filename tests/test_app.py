@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import subprocess
 import threading
+import time
 
 import httpx
 import orjson
@@ -68,15 +69,29 @@ def test_app_start_recovers_a_crashed_recording(tmp_path) -> None:
     recording_id = first.recorder.active_recording_id
     session = first.recorder.active_session
     assert session is not None
-    threading.Event().wait(0.8)
-    # Simulate a crash: the spool is left as a killed process leaves it, nothing merged.
+    partial = config.recordings_dir / f"{recording_id}.mkv.partial"
+    state_file = session.recording_dir / "live_merge.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until a first batch of chunks is in the growing file
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            if state["size"] > state["header_size"]:
+                break
+        threading.Event().wait(0.05)
+    else:
+        raise AssertionError("the incremental merge appended nothing in 30 s")
+    # Simulate a crash: the spool and the growing merged file are left as a killed process
+    # leaves them (the spool first: the growing file is then at least as long as its state).
     spool_copy = tmp_path / "crashed"
     shutil.copytree(session.recording_dir, spool_copy)
+    partial_copy = tmp_path / "crashed.mkv.partial"
+    shutil.copyfile(partial, partial_copy)
     first.stop()
     for path in (config.recordings_dir).glob(f"{recording_id}.*"):
         path.unlink()
     shutil.rmtree(config.spool_dir / recording_id, ignore_errors=True)
     shutil.copytree(spool_copy, config.spool_dir / recording_id)
+    shutil.copyfile(partial_copy, partial)
     (config.spool_dir / recording_id / "COMPLETE").unlink(missing_ok=True)
 
     second = device_app.DeviceApp(config)

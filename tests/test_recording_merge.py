@@ -283,7 +283,7 @@ def test_failed_merge_leaves_no_file_under_the_final_name(
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk went away")
 
-    monkeypatch.setattr(merge, "_finalise_tags", boom)
+    monkeypatch.setattr(merge, "finalise_tags", boom)
     with pytest.raises(OSError, match="disk went away"):
         merge.merge_recording_chunks(rec.directory, target)
     assert list(out_dir.iterdir()) == []
@@ -292,7 +292,7 @@ def test_failed_merge_leaves_no_file_under_the_final_name(
     # an earlier good merge stays intact when a later one fails
     merge.merge_recording_chunks(rec.directory, target)
     digest = _sha(target)
-    monkeypatch.setattr(merge, "_finalise_tags", boom)
+    monkeypatch.setattr(merge, "finalise_tags", boom)
     with pytest.raises(OSError):
         merge.merge_recording_chunks(rec.directory, target)
     assert _sha(target) == digest
@@ -304,7 +304,7 @@ _KILL_SCRIPT = """
 import sys, threading
 from omgrab.recording import merge
 
-original = merge._Merger.packets
+original = merge.Merger.packets
 
 def packets(self, stream):
     for n, item in enumerate(original(self, stream)):
@@ -313,7 +313,7 @@ def packets(self, stream):
             threading.Event().wait()  # hold here until SIGKILL arrives
         yield item
 
-merge._Merger.packets = packets
+merge.Merger.packets = packets
 merge.merge_recording_chunks(sys.argv[1], sys.argv[2])
 """
 
@@ -351,12 +351,12 @@ def test_cleanup_deletes_the_spool_only_after_a_verified_merge(
     spool: pathlib.Path, out_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec = factory.standard_recording(spool)
-    original_verify = merge._verify
+    original_verify = merge.verify_output
 
     def failing_verify(*args: object, **kwargs: object) -> None:
         raise merge.MergeError("verification failed")
 
-    monkeypatch.setattr(merge, "_verify", failing_verify)
+    monkeypatch.setattr(merge, "verify_output", failing_verify)
     with pytest.raises(merge.MergeError):
         merge.merge_recording_chunks(rec.directory, out_dir, cleanup=True)
     assert rec.directory.is_dir()
@@ -368,7 +368,7 @@ def test_cleanup_deletes_the_spool_only_after_a_verified_merge(
         calls.append(count_packets)
         original_verify(path, streams, count_packets)
 
-    monkeypatch.setattr(merge, "_verify", counting_verify)
+    monkeypatch.setattr(merge, "verify_output", counting_verify)
     result = merge.merge_recording_chunks(rec.directory, out_dir, cleanup=True)
     assert calls == [True]  # packet-level verification before deleting anything
     assert not rec.directory.exists()

@@ -95,16 +95,16 @@ def test_verification_compares_with_the_spool_not_with_what_was_copied(
 ) -> None:
     # a merge that silently loses a packet (and counts consistently) must not delete its chunk
     rec = factory.standard_recording(spool)
-    original = merge._Merger.packets
+    original = merge.Merger.packets
 
-    def lossy(self: merge._Merger, stream: merge._Stream):  # type: ignore[no-untyped-def]
+    def lossy(self: merge.Merger, stream: merge.TrackState):  # type: ignore[no-untyped-def]
         for n, item in enumerate(original(self, stream)):
             if stream.source.name == "rgb" and n == 30:
                 stream.frames -= 1
                 continue
             yield item
 
-    monkeypatch.setattr(merge._Merger, "packets", lossy)
+    monkeypatch.setattr(merge.Merger, "packets", lossy)
     result = merge.merge_recording(rec.directory, out_dir, cleanup=True)
     assert [q.file for q in result.manifest.quarantined] == ["rgb/00002.mkv"]
     assert "1 of 25 packets" in result.manifest.quarantined[0].reason

@@ -12,6 +12,7 @@ import time
 
 from omgrab import loop_health, recorder_events
 from omgrab.output import frame_recorder
+from omgrab.recording import live_merge
 from omgrab.recording import merge as recording_merge
 from omgrab.runtime import gpio_manager, recording_manager
 from omgrab.workflows import state_machine, states
@@ -191,6 +192,14 @@ def test_a_failing_merge_of_one_recording_never_stops_the_next(rig_dir, monkeypa
         return real_merge(recording_dir, output_path, **kwargs)
 
     monkeypatch.setattr(recording_merge, "merge_recording_chunks", merge)
+    real_finish = live_merge.LiveMerge.finish
+
+    def finish(self, timeout=None):
+        if not failed:  # the incremental merge fails too, so the manager falls back to merge
+            raise live_merge.LiveMergeError("card removed (injected)")
+        return real_finish(self, timeout)
+
+    monkeypatch.setattr(live_merge.LiveMerge, "finish", finish)
     manager, _device = runtime_rig.make_manager(rig_dir)
     sm = state_machine.StateMachine(RecordingGPIO(), manager)
     events: list[recorder_events.RecorderEvent] = []

@@ -48,7 +48,7 @@ import math
 import os
 import pathlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import av
@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 
 MS_TIME_BASE = fractions.Fraction(1, 1000)
 _PENDING = "@omgrab-pending:{index}:{field}@"
-_READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
+READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
 
 
 class MergeError(RuntimeError):
@@ -99,13 +99,13 @@ class MergeResult:
 
 
 @dataclasses.dataclass
-class _Stream:
+class TrackState:
     """Merge state of one stream."""
 
     source: spool_reader.StreamSource
     kind: str
     template: Any  # the first usable input av container (kept open, reused)
-    chunks: list[pathlib.Path]  # in pts order, starting with the template's file
+    chunks: Iterable[pathlib.Path]  # in pts order; an incremental merge passes a live feed
     codec: str
     signature: tuple[Any, ...]
     config: dict[str, Any]
@@ -120,6 +120,10 @@ class _Stream:
     last_duration: int = 0
     chunk_entries: list[manifest.ChunkEntry] = dataclasses.field(default_factory=list)
     part: int = 1  # 1: the stream's track; 2, ...: a track of other codec parameters
+    template_in_chunks: bool = True  # the first chunk is read through ``template``
+    floor: int = -1  # every packet must come after it (an incremental merge's resume point)
+    skip: int = 0  # cleaned packets of the first chunk already in the output (resume)
+    tracker: Any = None  # the incremental merge's bookkeeping (live_merge._Tracker)
 
     @property
     def key(self) -> str:
@@ -127,7 +131,7 @@ class _Stream:
         return self.source.name if self.part == 1 else f"{self.source.name}~{self.part}"
 
 
-def _signature(stream: Any) -> tuple[Any, ...]:
+def codec_signature(stream: Any) -> tuple[Any, ...]:
     """Codec parameters that must agree between chunks of one stream for a stream copy."""
     ctx = stream.codec_context
     extradata = bytes(ctx.extradata) if ctx is not None and ctx.extradata else b""
@@ -138,7 +142,7 @@ def _signature(stream: Any) -> tuple[Any, ...]:
     return (stream.type, ctx.name if ctx is not None else None, extradata)
 
 
-def _compatible(signature: tuple[Any, ...], reference: tuple[Any, ...]) -> bool:
+def compatible(signature: tuple[Any, ...], reference: tuple[Any, ...]) -> bool:
     """Whether a chunk with ``signature`` can be stream-copied after ``reference``."""
     if signature[0] == "video" and reference[0] == "video":
         pix_a, pix_b = signature[-1], reference[-1]
@@ -156,26 +160,26 @@ def _kind_of(stream: Any) -> str | None:
 
 # Opening a later chunk only needs its header (codec, size, extradata): skip the probe decode
 # of a first frame, which costs ~15 ms per 1280x800 H.264 chunk (more than copying it).
-_HEADER_ONLY_OPTIONS = {"skip_frame": "all", "probesize": "32", "analyzeduration": "0"}
+HEADER_ONLY_OPTIONS = {"skip_frame": "all", "probesize": "32", "analyzeduration": "0"}
 
 # Muxer options. bitexact: no random UIDs or version strings, so merging the same chunks
 # twice gives the same bytes. write_crc32=0: no CRC-32 elements (bitexact implies it today;
 # explicit because the in-place tag rewrite must not invalidate a checksum).
 # flush_packets=0: write in full buffers, not once per packet (a bulk copy needs no
 # per-packet durability; the finished file is fsynced before it is published).
-_MUXER_OPTIONS = {"fflags": "+bitexact", "write_crc32": "0", "flush_packets": "0"}
+MUXER_OPTIONS = {"fflags": "+bitexact", "write_crc32": "0", "flush_packets": "0"}
 
 
-def _open_chunk(path: pathlib.Path, header_only: bool = False) -> tuple[Any | None, str | None]:
+def open_chunk(path: pathlib.Path, header_only: bool = False) -> tuple[Any | None, str | None]:
     """Open a chunk; return (container, None) or (None, reason)."""
     try:
         container = av.open(
             str(path),
             "r",
             format="matroska",
-            options=_HEADER_ONLY_OPTIONS if header_only else None,
+            options=HEADER_ONLY_OPTIONS if header_only else None,
         )
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         return None, f"cannot be opened: {exc}"
     if len(container.streams) != 1:
         count = len(container.streams)
@@ -194,7 +198,7 @@ def _first_pts(container: Any) -> int | None:
         for packet in container.demux():
             if packet.size:
                 return packet.pts if packet.pts is not None else packet.dts
-    except _READ_ERRORS:
+    except READ_ERRORS:
         return None
     return None
 
@@ -243,22 +247,23 @@ def _relative(path: pathlib.Path, root: pathlib.Path) -> str:
         return str(path)
 
 
-class _Merger:
+class Merger:
     """One merge of one spool recording."""
 
     def __init__(self, spool: spool_reader.SpoolRecording) -> None:
         self.spool = spool
-        self.streams: list[_Stream] = []
+        self.streams: list[TrackState] = []
         self.skipped: list[manifest.SkippedChunk] = []
         self.notes: list[str] = list(spool.problems)
         self.empty_streams: list[spool_reader.StreamSource] = []
 
     def skip(self, source: spool_reader.StreamSource, path: pathlib.Path, reason: str) -> None:
+        """Record a chunk that cannot be used (listed in the manifest's ``skipped_chunks``)."""
         rel = _relative(path, self.spool.directory)
         logger.warning("merge %s: skipping chunk %s: %s", self.spool.recording_id, rel, reason)
         self.skipped.append(manifest.SkippedChunk(source.name, rel, reason))
 
-    def _ordered_chunks(
+    def ordered_chunks(
         self, source: spool_reader.StreamSource
     ) -> list[tuple[pathlib.Path, tuple[Any, ...]]]:
         """Return the stream's readable chunks, with their codec signature, by first pts.
@@ -268,7 +273,7 @@ class _Merger:
         """
         keyed = []
         for position, path in enumerate(source.chunks):
-            container, reason = _open_chunk(path, header_only=True)
+            container, reason = open_chunk(path, header_only=True)
             if container is None:
                 self.skip(source, path, reason or "unreadable")
                 continue
@@ -279,7 +284,7 @@ class _Merger:
                         source, path, f"holds a {kind} stream but the stream is {source.kind}"
                     )
                     continue
-                signature = _signature(container.streams[0])
+                signature = codec_signature(container.streams[0])
                 first = _first_pts(container)
             finally:
                 container.close()
@@ -300,7 +305,7 @@ class _Merger:
         groups: list[tuple[tuple[Any, ...], list[pathlib.Path]]] = []
         for path, signature in ordered:
             for reference, members in groups:
-                if _compatible(signature, reference):
+                if compatible(signature, reference):
                     members.append(path)
                     break
             else:
@@ -315,12 +320,12 @@ class _Merger:
         track (named ``<title> (2)`` ..., manifest key ``<stream>~2`` ...).
         """
         for source in self.spool.streams:
-            groups = self._groups(self._ordered_chunks(source))
+            groups = self._groups(self.ordered_chunks(source))
             added = 0
             for members in groups:
                 chosen = None
                 for position, path in enumerate(members):
-                    container, reason = _open_chunk(path)
+                    container, reason = open_chunk(path)
                     if container is None:
                         self.skip(source, path, reason or "unreadable")
                         continue
@@ -329,7 +334,7 @@ class _Merger:
                 if chosen is None:
                     continue
                 added += 1
-                self._add_stream(source, *chosen, part=added)
+                self.add_stream(source, *chosen, part=added)
             if added == 0:
                 self.empty_streams.append(source)
                 self.notes.append(f"stream {source.name!r} has no readable chunk; no track")
@@ -352,13 +357,14 @@ class _Merger:
         for index, stream in enumerate(self.streams):
             stream.index = index
 
-    def _add_stream(
+    def add_stream(
         self,
         source: spool_reader.StreamSource,
         container: Any,
-        chunks: list[pathlib.Path],
+        chunks: Iterable[pathlib.Path],
         part: int,
     ) -> None:
+        """Add a track of ``source`` whose codec template is ``container``'s only stream."""
         in_stream = container.streams[0]
         kind = _kind_of(in_stream)
         config = dict(source.config)
@@ -371,7 +377,7 @@ class _Merger:
             inferred, _ = self._infer_config(in_stream)
             config.update({k: v for k, v in inferred.items() if k != "metadata"})
         self.streams.append(
-            _Stream(
+            TrackState(
                 source=source,
                 kind=str(kind),
                 template=container,
@@ -381,7 +387,7 @@ class _Merger:
                     if in_stream.codec_context
                     else "data"
                 ),
-                signature=_signature(in_stream),
+                signature=codec_signature(in_stream),
                 config=config,
                 metadata=metadata,
                 part=part,
@@ -407,6 +413,7 @@ class _Merger:
         return config, metadata
 
     def add_output_streams(self, out: Any) -> None:
+        """Add one output track per merged track to ``out``, with its title and tags."""
         spool = self.spool
         for stream in self.streams:
             in_stream = stream.template.streams[0]
@@ -445,7 +452,7 @@ class _Merger:
                 out_stream.disposition = av.stream.Disposition.default
             stream.out_stream = out_stream
 
-    def packets(self, stream: _Stream) -> Iterator[tuple[int, int, Any]]:
+    def packets(self, stream: TrackState) -> Iterator[tuple[int, int, Any]]:
         """Yield (pts, track index, packet) of one stream across its chunks, cleaned up."""
         index = stream.index
         out_stream = stream.out_stream
@@ -454,16 +461,18 @@ class _Merger:
         # millisecond) and not before the recording origin; video packets come in decode
         # order (B-frames: pts not monotonic), so they need only come after every packet of
         # the earlier chunks and not repeat a pts of their own chunk
-        floor = -1
+        floor = stream.floor
+        skip = stream.skip
+        tracker = stream.tracker
         for position, path in enumerate(stream.chunks):
-            if position == 0:
+            if position == 0 and stream.template_in_chunks:
                 container = stream.template
             else:
-                container, reason = _open_chunk(path, header_only=True)
+                container, reason = open_chunk(path, header_only=True)
                 if container is None:
                     self.skip(stream.source, path, reason or "unreadable")
                     continue
-                if not _compatible(_signature(container.streams[0]), stream.signature):
+                if not compatible(codec_signature(container.streams[0]), stream.signature):
                     container.close()
                     self.skip(
                         stream.source,
@@ -478,6 +487,8 @@ class _Merger:
                 packets=0,
             )
             stream.chunk_entries.append(entry)
+            if tracker is not None:
+                tracker.chunk_started(stream, path, entry, floor)
             need_key = is_video
             chunk_pts: set[int] = set()
             count = discarded = 0
@@ -490,7 +501,7 @@ class _Merger:
                         packet = next(demux)
                     except StopIteration:
                         break
-                    except _READ_ERRORS as exc:
+                    except READ_ERRORS as exc:
                         entry.truncated = True
                         entry.error = str(exc)
                         break
@@ -510,7 +521,7 @@ class _Merger:
                             continue
                         need_key = False
                     if packet.dts is None:
-                        packet.dts = pts  # video dts are redone by _decode_timestamps
+                        packet.dts = pts  # video dts are redone by decode_timestamps
                     if is_video:
                         chunk_pts.add(pts)
                     else:
@@ -520,7 +531,13 @@ class _Merger:
                     last_duration = packet.duration
                     count += 1
                     nbytes += size
-                    packet.stream = out_stream
+                    if skip:  # already in the output (an incremental merge resumed here)
+                        skip -= 1
+                        continue
+                    if tracker is not None:
+                        tracker.pulled(stream)
+                    if out_stream is not None:  # the incremental merge sets it per batch
+                        packet.stream = out_stream
                     yield pts, index, packet
             finally:
                 container.close()
@@ -536,13 +553,17 @@ class _Merger:
                 if last is not None:
                     stream.last_pts = last
                     stream.last_duration = int(last_duration or 0)
+            skip = 0
             if is_video and last is not None:
                 floor = max(floor, last)
             if not entry.truncated:
                 # an unterminated file (crash) reads to a clean EOF too
                 entry.truncated = not mkv_tags.segment_is_complete(path)
+            if tracker is not None:
+                tracker.chunk_done(stream, entry, nbytes, int(last_duration or 0), floor)
 
     def close_templates(self) -> None:
+        """Close every track's template container."""
         for stream in self.streams:
             with contextlib.suppress(Exception):
                 stream.template.close()
@@ -551,7 +572,7 @@ class _Merger:
 _REORDER_DEPTH = 16  # more than any encoder's B-frame reordering (x264: 16 B-frames at most)
 
 
-def _decode_timestamps(
+def decode_timestamps(
     packets: Iterator[tuple[int, int, Any]],
 ) -> Iterator[tuple[int, int, Any]]:
     """Give video packets (in decode order) a dts the muxer accepts: monotonic and <= pts.
@@ -581,7 +602,8 @@ def _decode_timestamps(
         yield release()
 
 
-def _container_tags(spool: spool_reader.SpoolRecording, recovered: bool) -> dict[str, str]:
+def container_tags(spool: spool_reader.SpoolRecording, recovered: bool) -> dict[str, str]:
+    """The merged file's global tags (placeholders reserved for what is known at the end)."""
     recording = spool.recording or {}
     tags = {
         "title": spool.recording_id,
@@ -601,7 +623,8 @@ def _container_tags(spool: spool_reader.SpoolRecording, recovered: bool) -> dict
     return tags
 
 
-def _finalise_tags(path: pathlib.Path, streams: list[_Stream]) -> None:
+def fill_pending_tags(tags: list[mkv_tags.Tag], streams: list[TrackState]) -> None:
+    """Replace the per-track placeholders with the final counts and set the global ENCODER."""
     values: dict[str, str] = {}
     for stream in streams:
         values[_PENDING.format(index=stream.index, field="frames")] = str(stream.frames)
@@ -610,18 +633,19 @@ def _finalise_tags(path: pathlib.Path, streams: list[_Stream]) -> None:
                 "none" if value is None else str(value)
             )
     lavf = "libavformat " + ".".join(str(x) for x in _lavf_version())
+    for tag in tags:
+        for simple in tag.simple_tags:
+            if simple.value in values:
+                simple.value = values[simple.value]
+        if tag.track_uid is None and not any(s.name == "ENCODER" for s in tag.simple_tags):
+            tag.simple_tags.append(
+                mkv_tags.SimpleTag("ENCODER", f"omgrab {omgrab.__version__} ({lavf})")
+            )
 
-    def edit(tags: list[mkv_tags.Tag]) -> None:
-        for tag in tags:
-            for simple in tag.simple_tags:
-                if simple.value in values:
-                    simple.value = values[simple.value]
-            if tag.track_uid is None:
-                tag.simple_tags.append(
-                    mkv_tags.SimpleTag("ENCODER", f"omgrab {omgrab.__version__} ({lavf})")
-                )
 
-    mkv_tags.rewrite_tags(path, edit)
+def finalise_tags(path: pathlib.Path, streams: list[TrackState]) -> None:
+    """Fill the placeholders of the merged file's tags in place (see :func:`fill_pending_tags`)."""
+    mkv_tags.rewrite_tags(path, lambda tags: fill_pending_tags(tags, streams))
 
 
 def _lavf_version() -> tuple[int, ...]:
@@ -629,10 +653,10 @@ def _lavf_version() -> tuple[int, ...]:
     return tuple(int(x) for x in info)
 
 
-def _verify(path: pathlib.Path, streams: list[_Stream], count_packets: bool) -> None:
+def verify_output(path: pathlib.Path, streams: list[TrackState], count_packets: bool) -> None:
     """Re-open the merged file and check its layout (and packet counts if asked)."""
     try:
-        with av.open(str(path), options=_HEADER_ONLY_OPTIONS) as container:
+        with av.open(str(path), options=HEADER_ONLY_OPTIONS) as container:
             if len(container.streams) != len(streams):
                 raise MergeError(
                     f"merged file has {len(container.streams)} tracks, expected {len(streams)}"
@@ -650,7 +674,7 @@ def _verify(path: pathlib.Path, streams: list[_Stream], count_packets: bool) -> 
                     raise MergeError(
                         f"merged file holds {counts} packets per track, copied {expected}"
                     )
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         raise MergeError(f"merged file {path} cannot be read back: {exc}") from exc
 
 
@@ -851,7 +875,24 @@ def merge_locked(
     cleanup: bool = False,
     verify_packets: bool | None = None,
 ) -> MergeResult:
-    """:func:`merge_recording` for a caller that already holds the recording's writer lock."""
+    """:func:`merge_recording` for a caller that already holds the recording's writer lock.
+
+    A spool whose merge was being built while it recorded (it holds the incremental merge's
+    state file) is continued from its growing file instead (:mod:`.live_merge`): its chunks
+    deleted so far are only in that file. The final name is then the one chosen when the
+    growing file was started, in ``output_path``'s directory.
+    """
+    from omgrab.recording import live_merge  # imports this module
+
+    if live_merge.has_state(recording_path):
+        out_dir = pathlib.Path(output_path)
+        if not out_dir.is_dir():
+            out_dir = resolve_output_path(out_dir, recording_path.name).parent
+        live = live_merge.LiveMerge(recording_path, out_dir, recovered=recovered)
+        try:
+            return live.run_to_end()
+        except live_merge.GrowingFileMissing:
+            live_merge.set_aside_state(recording_path)  # merge what the spool still holds
     started = time.monotonic()
     spool = spool_reader.read_spool_recording(recording_path)
     target = output_target(spool, output_path)
@@ -861,9 +902,8 @@ def merge_locked(
     if verify_packets is None:
         verify_packets = cleanup
 
-    merger = _Merger(spool)
+    merger = Merger(spool)
     tmp = atomic_files.temp_path_for(target)
-    manifest_tmp: pathlib.Path | None = None
     try:
         merger.prepare()
         try:
@@ -871,45 +911,31 @@ def merge_locked(
                 str(tmp),
                 "w",
                 format="matroska",
-                container_options=_MUXER_OPTIONS,
+                container_options=MUXER_OPTIONS,
             )
             try:
-                out.metadata.update(_container_tags(spool, recovered))
+                out.metadata.update(container_tags(spool, recovered))
                 merger.add_output_streams(out)
                 mux = out.mux_one
                 sources = [
-                    _decode_timestamps(merger.packets(s))
-                    if s.kind == "video"
-                    else merger.packets(s)
+                    decode_timestamps(merger.packets(s)) if s.kind == "video" else merger.packets(s)
                     for s in merger.streams
                 ]
                 for _, _, packet in heapq.merge(*sources):
                     mux(packet)
             finally:
                 out.close()
-            _finalise_tags(tmp, merger.streams)
+            finalise_tags(tmp, merger.streams)
             atomic_files.fsync_path(tmp)
         except OSError as exc:
             raise atomic_files.naming(exc, target) from exc
-        _verify(tmp, merger.streams, verify_packets)
+        verify_output(tmp, merger.streams, verify_packets)
         size = tmp.stat().st_size
-        doc = _build_manifest(spool, merger, target, size, recovered, time.monotonic() - started)
-        manifest_tmp = atomic_files.write_temp(manifest_file, manifest.manifest_bytes(doc))
-        # the manifest goes first: a manifest without its MKV is re-merged, an MKV without
-        # its manifest would be a file nobody can account for
-        os.replace(manifest_tmp, manifest_file)
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                manifest_file.unlink()
-            raise atomic_files.naming(exc, target) from exc
-        atomic_files.fsync_path(target.parent)
+        doc = build_manifest(spool, merger, target, size, recovered, time.monotonic() - started)
+        publish(tmp, target, doc)
     except BaseException:
-        for leftover in (tmp, manifest_tmp):
-            if leftover is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
         raise
     finally:
         merger.close_templates()
@@ -930,14 +956,40 @@ def merge_locked(
     return MergeResult(target, manifest_file, doc, cleaned)
 
 
-def _build_manifest(
+def publish(mkv: pathlib.Path, target: pathlib.Path, doc: manifest.Manifest) -> pathlib.Path:
+    """Write ``doc`` as ``target``'s manifest, then rename the finished ``mkv`` to ``target``.
+
+    The manifest goes first: a manifest without its MKV is merged again, an MKV without its
+    manifest would be a file nobody can account for. Both renames are atomic and the directory
+    is fsynced; on failure nothing is left under the final names. Returns the manifest path.
+    """
+    manifest_file = manifest.manifest_path_for(target)
+    manifest_tmp = atomic_files.write_temp(manifest_file, manifest.manifest_bytes(doc))
+    try:
+        os.replace(manifest_tmp, manifest_file)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            manifest_tmp.unlink()
+        raise atomic_files.naming(exc, manifest_file) from exc
+    try:
+        os.replace(mkv, target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            manifest_file.unlink()
+        raise atomic_files.naming(exc, target) from exc
+    atomic_files.fsync_path(target.parent)
+    return manifest_file
+
+
+def build_manifest(
     spool: spool_reader.SpoolRecording,
-    merger: _Merger,
+    merger: Merger,
     target: pathlib.Path,
     size: int,
     recovered: bool,
     elapsed: float,
 ) -> manifest.Manifest:
+    """The manifest of a merged file from the spool and what the merger copied."""
     recording = spool.recording or {}
     notes = list(merger.notes)
     started = _parse_time(recording.get("started_at"))

@@ -18,6 +18,8 @@ import os
 import pathlib
 from collections.abc import Callable
 
+from omgrab.recording import ebml
+
 RESERVED_TAG = "OMGRAB_RESERVED"
 """Name of a throw-away global tag whose bytes :func:`rewrite_tags` may reuse."""
 
@@ -31,12 +33,9 @@ _TAG_TRACK_UID = 0x63C5
 _SIMPLE_TAG = 0x67C8
 _TAG_NAME = 0x45A3
 _TAG_STRING = 0x4487
-_VOID = 0xEC
-
-_UNKNOWN_SIZE = -1
 
 
-class MkvTagsError(ValueError):
+class MkvTagsError(ebml.EbmlError):
     """The file is not Matroska, has no Tags element, or the new tags do not fit."""
 
 
@@ -68,75 +67,6 @@ class Tag:
         return None
 
 
-def _read_id(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    first = data[pos]
-    length = 1
-    mask = 0x80
-    while length <= 4 and not first & mask:
-        mask >>= 1
-        length += 1
-    if length > 4:
-        raise MkvTagsError(f"invalid EBML element id at byte {pos}")
-    return int.from_bytes(data[pos : pos + length], "big"), pos + length
-
-
-def _read_size(data: bytes | memoryview, pos: int) -> tuple[int, int, int]:
-    """Return (size, position after the size field, width of the size field)."""
-    first = data[pos]
-    length = 1
-    mask = 0x80
-    while length <= 8 and not first & mask:
-        mask >>= 1
-        length += 1
-    if length > 8:
-        raise MkvTagsError(f"invalid EBML size at byte {pos}")
-    value = first & (mask - 1)
-    for byte in data[pos + 1 : pos + length]:
-        value = (value << 8) | byte
-    if value == (1 << (7 * length)) - 1:
-        value = _UNKNOWN_SIZE
-    return value, pos + length, length
-
-
-def _encode_size(value: int, width: int | None = None) -> bytes:
-    minimal = 1
-    while value >= (1 << (7 * minimal)) - 1:
-        minimal += 1
-    if width is None:
-        width = minimal
-    if width < minimal or width > 8:
-        raise MkvTagsError(f"EBML size {value} does not fit in {width} bytes")
-    return (value | (1 << (7 * width))).to_bytes(width, "big")
-
-
-def _element(element_id: int, payload: bytes) -> bytes:
-    id_len = (element_id.bit_length() + 7) // 8
-    return element_id.to_bytes(id_len, "big") + _encode_size(len(payload)) + payload
-
-
-def _void(total: int) -> bytes:
-    """Return a Void element exactly ``total`` (>= 2) bytes long."""
-    if total < 2:
-        raise MkvTagsError(f"cannot make a Void element of {total} bytes")
-    if total - 2 <= 126:
-        return bytes([_VOID]) + _encode_size(total - 2, 1) + bytes(total - 2)
-    return bytes([_VOID]) + _encode_size(total - 9, 8) + bytes(total - 9)
-
-
-def _children(data: bytes | memoryview, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """Return (id, element start, payload start, payload end) for each child in [start, end)."""
-    out = []
-    pos = start
-    while pos < end:
-        element_id, after_id = _read_id(data, pos)
-        size, payload, _ = _read_size(data, after_id)
-        if size == _UNKNOWN_SIZE or payload + size > end:
-            raise MkvTagsError(f"element 0x{element_id:X} at byte {pos} overruns its parent")
-        out.append((element_id, pos, payload, payload + size))
-        pos = payload + size
-    return out
-
-
 def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes, int]:
     """Locate the Tags element.
 
@@ -148,15 +78,15 @@ def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes, int]:
         head = f.read(64)
         if len(head) < 4 or int.from_bytes(head[:4], "big") != _EBML_HEADER:
             raise MkvTagsError(f"{path} is not a Matroska file (no EBML header)")
-        _, after_id = _read_id(head, 0)
-        size, payload, _ = _read_size(head, after_id)
+        _, after_id = ebml.read_id(head, 0)
+        size, payload, _ = ebml.read_size(head, after_id)
         pos = payload + size
         f.seek(pos)
         head = f.read(16)
-        element_id, after_id = _read_id(head, 0)
+        element_id, after_id = ebml.read_id(head, 0)
         if element_id != _SEGMENT:
             raise MkvTagsError(f"{path} has no Segment after its EBML header")
-        _, seg_payload, _ = _read_size(head, after_id - 0)
+        _, seg_payload, _ = ebml.read_size(head, after_id - 0)
         pos += seg_payload
         file_size = os.fstat(f.fileno()).st_size
         while pos < file_size:
@@ -164,18 +94,18 @@ def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes, int]:
             head = f.read(16)
             if len(head) < 2:
                 break
-            element_id, after_id = _read_id(head, 0)
-            size, payload_off, width = _read_size(head, after_id)
-            if size == _UNKNOWN_SIZE:
+            element_id, after_id = ebml.read_id(head, 0)
+            size, payload_off, width = ebml.read_size(head, after_id)
+            if size == ebml.UNKNOWN_SIZE:
                 break
             if element_id == _TAGS:
                 f.seek(pos + payload_off)
                 tags_payload = f.read(size)
                 available = payload_off + size
                 after = f.read(16)
-                if len(after) >= 2 and after[0] == _VOID:
-                    void_size, void_payload, _ = _read_size(after, 1)
-                    if void_size != _UNKNOWN_SIZE:
+                if len(after) >= 2 and after[0] == ebml.VOID:
+                    void_size, void_payload, _ = ebml.read_size(after, 1)
+                    if void_size != ebml.UNKNOWN_SIZE:
                         available += void_payload + void_size
                 return pos, width, pos + payload_off, tags_payload, available
             pos += payload_off + size
@@ -184,23 +114,23 @@ def _find_tags(path: pathlib.Path) -> tuple[int, int, int, bytes, int]:
 
 def _parse_tags(payload: bytes) -> list[Tag]:
     tags = []
-    for element_id, _, start, end in _children(payload, 0, len(payload)):
+    for element_id, _, start, end in ebml.children(payload, 0, len(payload)):
         if element_id != _TAG:
             continue
         targets = b""
         track_uid = None
         simple_tags = []
-        for child_id, child_start, child_payload, child_end in _children(payload, start, end):
+        for child_id, child_start, child_payload, child_end in ebml.children(payload, start, end):
             if child_id == _TARGETS:
                 targets = payload[child_start:child_end]
-                for t_id, _, t_start, t_end in _children(payload, child_payload, child_end):
+                for t_id, _, t_start, t_end in ebml.children(payload, child_payload, child_end):
                     if t_id == _TAG_TRACK_UID:
                         track_uid = int.from_bytes(payload[t_start:t_end], "big")
             elif child_id == _SIMPLE_TAG:
                 name = ""
                 value = None
                 other = b""
-                for s_id, s_el, s_start, s_end in _children(payload, child_payload, child_end):
+                for s_id, s_el, s_start, s_end in ebml.children(payload, child_payload, child_end):
                     if s_id == _TAG_NAME:
                         name = payload[s_start:s_end].decode("utf-8", "replace")
                     elif s_id == _TAG_STRING:
@@ -215,14 +145,14 @@ def _parse_tags(payload: bytes) -> list[Tag]:
 def _serialize(tags: list[Tag]) -> bytes:
     out = bytearray()
     for tag in tags:
-        body = bytearray(tag.targets or _element(_TARGETS, b""))
+        body = bytearray(tag.targets or ebml.element(_TARGETS, b""))
         for simple in tag.simple_tags:
-            inner = _element(_TAG_NAME, simple.name.encode())
+            inner = ebml.element(_TAG_NAME, simple.name.encode())
             if simple.value is not None:
-                inner += _element(_TAG_STRING, simple.value.encode())
+                inner += ebml.element(_TAG_STRING, simple.value.encode())
             inner += simple.other_children
-            body += _element(_SIMPLE_TAG, inner)
-        out += _element(_TAG, bytes(body))
+            body += ebml.element(_SIMPLE_TAG, inner)
+        out += ebml.element(_TAG, bytes(body))
     return bytes(out)
 
 
@@ -242,18 +172,36 @@ def segment_is_complete(path: str | os.PathLike[str]) -> bool:
     try:
         if len(head) < 8 or int.from_bytes(head[:4], "big") != _EBML_HEADER:
             return False
-        _, after_id = _read_id(head, 0)
-        size, payload, _ = _read_size(head, after_id)
+        _, after_id = ebml.read_id(head, 0)
+        size, payload, _ = ebml.read_size(head, after_id)
         pos = payload + size
         if pos + 12 > len(head):
             return False
-        element_id, after_id = _read_id(head, pos)
+        element_id, after_id = ebml.read_id(head, pos)
         if element_id != _SEGMENT:
             return False
-        seg_size, seg_payload, _ = _read_size(head, after_id)
-    except (IndexError, MkvTagsError):
+        seg_size, seg_payload, _ = ebml.read_size(head, after_id)
+    except (IndexError, ebml.EbmlError):
         return False
-    return seg_size != _UNKNOWN_SIZE and seg_payload + seg_size <= size_total
+    return seg_size != ebml.UNKNOWN_SIZE and seg_payload + seg_size <= size_total
+
+
+def parse_tags_element(data: bytes) -> list[Tag]:
+    """Return the tags of the first level-1 Tags element of a Matroska file held in ``data``.
+
+    Raises:
+        MkvTagsError: ``data`` holds no complete Tags element.
+    """
+    pos = data.find(_TAGS.to_bytes(4, "big"))
+    while pos >= 0:
+        try:
+            size, payload, _ = ebml.read_size(data, pos + 4)
+        except (IndexError, ebml.EbmlError):
+            size = ebml.UNKNOWN_SIZE
+        if size != ebml.UNKNOWN_SIZE and payload + size <= len(data):
+            return _parse_tags(data[payload : payload + size])
+        pos = data.find(_TAGS.to_bytes(4, "big"), pos + 1)
+    raise MkvTagsError("no Tags element")
 
 
 def read_tags(path: str | os.PathLike[str]) -> list[Tag]:
@@ -289,8 +237,8 @@ def rewrite_tags(path: str | os.PathLike[str], edit: Callable[[list[Tag]], None]
     id_bytes = _TAGS.to_bytes(4, "big")
     for size_width in range(width, 9):
         try:
-            header = id_bytes + _encode_size(len(new_payload), size_width)
-        except MkvTagsError:
+            header = id_bytes + ebml.encode_size(len(new_payload), size_width)
+        except ebml.EbmlError:
             continue
         gap = old_total - len(header) - len(new_payload)
         if gap != 1:  # a 1-byte hole cannot hold a Void element: widen the size field
@@ -301,7 +249,7 @@ def rewrite_tags(path: str | os.PathLike[str], edit: Callable[[list[Tag]], None]
         raise MkvTagsError(
             f"edited tags of {file} need {-gap} more bytes than the original Tags element"
         )
-    block = header + new_payload + (_void(gap) if gap else b"")
+    block = header + new_payload + (ebml.void(gap) if gap else b"")
     with file.open("r+b") as f:
         f.seek(start)
         f.write(block)

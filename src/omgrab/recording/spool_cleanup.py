@@ -39,6 +39,7 @@ import logging
 import os
 import pathlib
 import shutil
+from collections.abc import Collection
 from typing import Any
 
 import av
@@ -54,6 +55,7 @@ _METADATA = frozenset(
         spool_reader.STATS_JSON,
         spool_reader.COMPLETE_MARKER,
         spool_lock.LOCK_FILE,
+        "live_merge.json",  # live_merge.STATE_FILE: the incremental merge's state
     }
 )
 _READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
@@ -90,6 +92,11 @@ def quarantine_dir_for(mkv_path: pathlib.Path) -> pathlib.Path:
 def _key(packet: Any) -> PacketKey:
     pts = packet.pts if packet.pts is not None else packet.dts
     return (pts, packet.size, hashlib.blake2b(bytes(packet), digest_size=16).digest())
+
+
+def block_key(pts: int, payload: bytes | memoryview) -> PacketKey:
+    """The key of a frame read from a Matroska block (same as a demuxed packet's)."""
+    return (pts, len(payload), hashlib.blake2b(payload, digest_size=16).digest())
 
 
 def read_packet_keys(path: pathlib.Path) -> tuple[list[PacketKey], str | None]:
@@ -142,14 +149,20 @@ def _output_keys(mkv: pathlib.Path) -> set[PacketKey]:
 
 
 def plan(
-    spool_dir: pathlib.Path, mkv: pathlib.Path, doc: manifest.Manifest
+    spool_dir: pathlib.Path,
+    mkv: pathlib.Path,
+    doc: manifest.Manifest,
+    output_keys: Collection[PacketKey] | None = None,
 ) -> tuple[list[pathlib.Path], list[tuple[pathlib.Path, str]], list[pathlib.Path]]:
     """Sort the spool's files into (verified chunks, files to quarantine with reason, metadata).
+
+    ``output_keys``: the keys of the merged file's packets when the caller already read them
+    back from the durable file (the incremental merge); otherwise the file is read here.
 
     Raises:
         SpoolCleanupError: the merged file cannot be read to its end.
     """
-    output = _output_keys(mkv)
+    output = _output_keys(mkv) if output_keys is None else output_keys
     used = {c.file for c in doc.chunks}
     skipped = {s.file: s.reason for s in doc.skipped_chunks}
     verified: list[pathlib.Path] = []
@@ -232,6 +245,7 @@ def clean_up(
     spool_dir: str | os.PathLike[str],
     mkv: pathlib.Path,
     manifest_file: pathlib.Path,
+    output_keys: Collection[PacketKey] | None = None,
 ) -> CleanupResult:
     """Delete the spool files the merged file holds; quarantine the rest; see the module doc.
 
@@ -239,6 +253,8 @@ def clean_up(
         spool_dir: ``<spool>/<recording_id>`` (its writer lock held exclusively by the caller).
         mkv: The durable merged file.
         manifest_file: Its manifest; rewritten with the quarantine list before anything moves.
+        output_keys: The merged file's packet keys, read back from it by the caller
+            (otherwise read here).
 
     Returns:
         What was deleted and quarantined.
@@ -250,7 +266,7 @@ def clean_up(
     """
     directory = pathlib.Path(spool_dir)
     doc = manifest.read_manifest(manifest_file)
-    verified, keep, metadata = plan(directory, mkv, doc)
+    verified, keep, metadata = plan(directory, mkv, doc, output_keys)
     quarantine = quarantine_dir_for(mkv)
     moves = []
     entries = {q.file: q for q in doc.quarantined}

@@ -85,8 +85,8 @@ from omgrab.cameras import base as camera_base
 from omgrab.devices import base as device_base
 from omgrab.recording import config as recording_config
 from omgrab.recording import ids as recording_ids
+from omgrab.recording import live_merge, stop_reason, worker_start
 from omgrab.recording import merge as recording_merge
-from omgrab.recording import stop_reason, worker_start
 from omgrab.runtime import device_reconnect, recording_session
 from omgrab.sensors import base as sensor_base
 
@@ -125,9 +125,11 @@ class RecordingConfig:
             space than this (percent of its size).
         stop_free_percent: Stop a running recording cleanly (merged, valid file) when free space
             falls below this.
-        merge_headroom_bytes: The merge copies the chunks into one file on the same disk, so a
-            running recording is also stopped when the available space falls below its spool
-            size (plus 10 %) plus this margin: the merge always has room to finish.
+        merge_headroom_bytes: The merge copies the chunks still in the spool into the merged
+            file on the same disk, so a running recording is also stopped when the available
+            space falls below its spool size (plus 10 %) plus this margin: the merge always
+            has room to finish. With ``live_merge`` the spool holds only the chunks not yet
+            appended (about one per stream), so this is rarely what stops a recording.
         stop_timeout_s: How long a caller waits for a stop another thread is running (and
             ``shutdown()`` for a stop in flight) before giving up with a logged error.
         start_waits_for_stop_s: How long a start waits for the previous recording to finish
@@ -136,6 +138,10 @@ class RecordingConfig:
         reconnect_timeout_s: How long a disconnected device is reopened (with backoff) within
             the same recording before the recording stops with ``device_disconnected``
             (keyword-only; 0: no reconnect, a disconnect stops the recording at once).
+        live_merge: Build the merged MKV while recording (keyword-only, default True): each
+            chunk is appended to ``<output>/<id>.mkv.partial`` as it closes and then deleted,
+            so a stop only appends the last chunks (:mod:`omgrab.recording.live_merge`).
+            False: the whole recording is merged after the stop.
     """
 
     device_ready_timeout_s: float = 7.5
@@ -151,6 +157,7 @@ class RecordingConfig:
     start_waits_for_stop_s: float = 5.0
     health_join_timeout_s: float = 2.0
     reconnect_timeout_s: float = dataclasses.field(default=5.0, kw_only=True)
+    live_merge: bool = dataclasses.field(default=True, kw_only=True)
 
     def __post_init__(self) -> None:
         if not self.reconnect_timeout_s >= 0:
@@ -243,6 +250,7 @@ class _PendingMerge:
     recording_dir: pathlib.Path
     output_path: pathlib.Path
     future: futures.Future[None] | None = None
+    live: live_merge.LiveMerge | None = None
 
 
 def _prewarm() -> None:
@@ -352,6 +360,7 @@ class RecordingManager:
         self._health_thread: threading.Thread | None = None
         self._unhealthy_reported = False
         self._finished: dict[str, _PendingMerge] = {}
+        self._live: dict[str, live_merge.LiveMerge] = {}  # recording -> its incremental merge
         self._error_threads: set[threading.Thread] = set()
         self._last_error: str | None = None
         self._last_stop_reason: stop_reason.StopReason | None = None
@@ -668,6 +677,11 @@ class RecordingManager:
             )
             holder.append(session)
             session.start()
+            if self._config.live_merge:
+                live = live_merge.LiveMerge(session.recording_dir, self._output_dir)
+                with self._lock:
+                    self._live[recording_id] = live
+                live.start()
         except Exception as exc:
             self._close_devices(stack, None)
             logger.exception("could not start recording")
@@ -773,6 +787,7 @@ class RecordingManager:
             self._started_at = None
             for problem in problems:
                 self._note_error_locked(recording_id, problem)
+            pending.live = self._live.pop(recording_id, None)
             self._finished[recording_id] = pending
             try:
                 pending.future = self._merger.submit(self._merge, pending)
@@ -822,14 +837,32 @@ class RecordingManager:
             if not taken:
                 return candidate
 
+    def _finish_live(self, pending: _PendingMerge) -> pathlib.Path | None:
+        """Finish the recording's incremental merge; None if it failed (logged)."""
+        if pending.live is None:
+            return None
+        try:
+            return pending.live.finish().output_path
+        except Exception as exc:
+            logger.warning(
+                "incremental merge of %s failed (%s: %s); merging what it left",
+                pending.recording_id,
+                type(exc).__name__,
+                exc,
+            )
+            self._health.record_error(MERGE_LOOP, exc)
+            return None
+
     def _merge(self, pending: _PendingMerge) -> None:
         recording_id = pending.recording_id
         try:
-            path = pathlib.Path(
-                recording_merge.merge_recording_chunks(
-                    pending.recording_dir, pending.output_path, cleanup=True
+            path = self._finish_live(pending)
+            if path is None:  # no incremental merge, or it failed: continue it / merge all
+                path = pathlib.Path(
+                    recording_merge.merge_recording_chunks(
+                        pending.recording_dir, self._output_dir, cleanup=True
+                    )
                 )
-            )
         except Exception as exc:
             message = f"merge of {recording_id} failed: {type(exc).__name__}: {exc}"
             logger.exception(
