@@ -867,6 +867,26 @@ def merge_recording(
         )
 
 
+def _published_merge(recording_path: pathlib.Path, out_dir: pathlib.Path) -> MergeResult | None:
+    """The finished merge of a spool whose clean-up did not finish, cleaned up now."""
+    spool = spool_reader.read_spool_recording(recording_path)
+    mkv = existing_merge(out_dir, spool.recording_id, recording_path.name)
+    if mkv is None:
+        return None
+    manifest_file = manifest.manifest_path_for(mkv)
+    try:
+        doc = manifest.read_manifest(manifest_file)
+    except manifest.ManifestError:
+        return None
+    if doc.output_size_bytes != mkv.stat().st_size:
+        return None
+    logger.info("%s was already merged into %s; finishing its clean-up", recording_path, mkv)
+    outcome = spool_cleanup.clean_up(recording_path, mkv, manifest_file)
+    if outcome.quarantined:
+        doc = manifest.read_manifest(manifest_file)
+    return MergeResult(mkv, manifest_file, doc, outcome.removed_directory)
+
+
 def merge_locked(
     recording_path: pathlib.Path,
     output_path: str | os.PathLike[str],
@@ -892,6 +912,9 @@ def merge_locked(
         try:
             return live.run_to_end()
         except live_merge.GrowingFileMissing:
+            published = _published_merge(recording_path, out_dir)
+            if published is not None:  # it was finished; a crash cut its clean-up short
+                return published
             live_merge.set_aside_state(recording_path)  # merge what the spool still holds
     started = time.monotonic()
     spool = spool_reader.read_spool_recording(recording_path)
