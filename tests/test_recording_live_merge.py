@@ -88,10 +88,12 @@ class Closer:
         tmp.replace(self.path)
 
 
-def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
+def wait_until(predicate, what: str, timeout: float = 60.0, live=None) -> None:
     deadline = time.monotonic() + timeout
     tick = threading.Event()
     while not predicate():
+        if live is not None and live.error is not None:
+            raise AssertionError(f"the merge failed waiting for {what}: {live.error!r}")
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         tick.wait(0.02)
@@ -185,17 +187,31 @@ def test_growing_file_is_readable_at_every_step_and_ends_as_the_full_merge(recor
     assert live.appended_batches >= 4
 
 
-def test_stop_leaves_only_the_last_chunks_to_append(recorded) -> None:
+def test_stop_leaves_only_what_was_written_since_the_last_look(recorded) -> None:
     rec, reference, out, _ = recorded
     closer = Closer(rec.directory)
     live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
     live.start()
-    closer.set(4)
-    wait_until(lambda: chunk_names(STREAMS, 3) <= set(live.deleted_chunks), "catch up")
+    closer.set(4)  # chunk 5 is the one being written: it is read as it grows
+    wait_until(lambda: chunk_names(STREAMS, 4) <= set(live.deleted_chunks), "catch up")
+    wait_until(lambda: live.idle, "waiting for the writer")
+    in_file_before_stop = {
+        (pts, size) for packets in track_packets(out / "r1.mkv.partial").values()
+        for pts, size, _, _ in packets
+    }  # fmt: skip
     before = set(live.deleted_chunks)
     result = live.finish(60)
-    # what the finish appended: the chunks still in the spool at stop (4 and 5 of each stream)
-    assert set(live.deleted_chunks) - before == chunk_names(STREAMS, 5) - chunk_names(STREAMS, 3)
+    # the packets of the open chunk were appended before the stop; the stop appended only
+    # the last ones the merge holds back to order them (a decode-order window of 16 frames
+    # per video stream, 640 ms at 25 fps), then wrote cues, tags and the manifest
+    assert set(live.deleted_chunks) - before == chunk_names(STREAMS, 5) - chunk_names(STREAMS, 4)
+    at_stop = [
+        pts
+        for packets in track_packets(result.output_path).values()
+        for pts, size, _, _ in packets
+        if (pts, size) not in in_file_before_stop
+    ]
+    assert at_stop and min(at_stop) >= 5000 - (merge._REORDER_DEPTH + 2) * 40
     assert_same_as_reference(result.output_path, reference)
 
 
@@ -320,7 +336,7 @@ def test_a_chunk_of_other_codec_parameters_is_kept_and_named(recorded) -> None:
     closer = Closer(rec.directory)
     live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
     live.start()
-    closer.set(2)
+    closer.set(1)
     wait_until(lambda: live.appended_batches >= 1, "first append")
     closer.set(5)  # the growing file has its tracks: the odd chunk cannot get one
     result = live.finish(60)
@@ -418,3 +434,52 @@ def test_a_finished_merge_whose_clean_up_was_cut_short_is_never_merged_again(
     assert result.output_path == out / "r1.mkv" and result.cleaned_up
     assert (out / "r1.mkv").read_bytes() == before  # not replaced by a merge of what was left
     assert_same_as_reference(result.output_path, reference)
+
+
+@pytest.mark.parametrize("b_frames", [False, True], ids=["capture-safe", "b-frames"])
+def test_the_chunk_being_written_is_appended_as_it_grows(
+    tmp_path, writer_factory, b_frames
+) -> None:
+    from omgrab import recording
+    from tests import fixtures_recording as fx
+
+    video = fx.small_video_configs()
+    if b_frames:  # libx264 defaults: B-frames reorder packets (decode order != pts order)
+        video["rgb"] = recording.VideoStreamConfig(
+            width=fx.SMALL_RGB[1], height=fx.SMALL_RGB[0], fps=25, codec="libx264",
+            bitrate=300_000, input_pixel_format="rgb24", output_pixel_format="yuv420p",
+            metadata={"type": "rgb"}, capture_safe=False,
+        )  # fmt: skip
+    writer = writer_factory(video, chunk_length_s=600.0)  # one chunk, never closed
+    writer.start()
+    out = tmp_path / "out"
+    live = live_merge.LiveMerge(writer.directory, out, poll_interval_s=0.02)
+    live.start()
+    queues = {s: writer.get_encoder_queue(s) for s in ("rgb", "depth", "imu")}
+    frames = 150
+    for i in range(frames):
+        ts = fx.timestamp_at(i * 40)
+        queues["rgb"].put((fx.rgb_frame(i), ts))
+        queues["depth"].put((fx.depth_frame(i), ts))
+        queues["imu"].put((fx.imu_payload(i), ts))
+    partial = out / f"{writer.directory.name}.mkv.partial"
+    # frames not in the file yet: the merge's decode-order window (16), plus what libx264
+    # keeps inside the encoder with its defaults (look-ahead and B-frames, about 50 frames)
+    lag = 70 if b_frames else 20
+    # the writer is still running, its chunk still open: the growing file catches up
+    wait_until(
+        lambda: partial.exists() and ffprobe_packet_count(partial) >= 3 * (frames - lag),
+        "the open chunk appended while it is written",
+        live=live,
+    )
+    assert (writer.directory / live_merge.STATE_FILE).read_text() != ""
+    mkvmerge_ok(partial)
+    writer.stop()
+    result = live.finish(60)
+    packets = track_packets(result.output_path)
+    expected = [i * 40 for i in range(frames)]
+    assert [p[0] for p in packets[0]] == expected  # rgb: every frame, pts exact
+    assert [p[0] for p in packets[1]] == expected
+    assert [p[0] for p in packets[2]] == expected
+    assert result.cleaned_up and not writer.directory.exists()
+    mkvmerge_ok(result.output_path)

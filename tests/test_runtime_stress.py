@@ -332,7 +332,9 @@ def test_nothing_grows_with_recordings_over_10000_cycles(rig_dir, monkeypatch) -
 
     monkeypatch.setattr(recording_manager.recording_session, "RecordingSession", TinySession)
     monkeypatch.setattr(recording_merge, "merge_recording_chunks", lambda _d, out, **_k: out)
-    manager, device = runtime_rig.make_manager(rig_dir, health_check_interval_s=60.0)
+    manager, device = runtime_rig.make_manager(
+        rig_dir, health_check_interval_s=60.0, live_merge=False
+    )
     device.close_errors = 10**6  # every stop records a problem: the error history is bounded
     threads_before = threading.active_count()
     for _ in range(10_000):

@@ -204,6 +204,19 @@ def spool_packets(spool: pathlib.Path) -> dict[str, set[Packet]]:
     return held
 
 
+def held_packets(data_dir: pathlib.Path) -> dict[str, set[Packet]]:
+    """Every packet readable now in the spool chunks and in the growing merged files.
+
+    A recording's chunks are deleted once the incremental merge has them in its growing
+    ``<id>.mkv.partial``: from then on that file is where they must survive from.
+    """
+    held = spool_packets(data_dir / "spool")
+    for partial in (data_dir / "recordings").glob("*.mkv.partial"):
+        recording_id = partial.name[: -len(".mkv.partial")]
+        held.setdefault(recording_id, set()).update(packets(partial)[0])
+    return held
+
+
 def kept_packets_in(recordings: pathlib.Path, recording_id: str) -> set[Packet]:
     """Every packet of ``recording_id`` in ``recordings``: its merged file(s) and quarantine."""
     kept: set[Packet] = set()

@@ -1,10 +1,12 @@
 """Power loss and app-only kills over the real application, then restart and recovery.
 
 Each campaign drives ``omgrab run`` (simulated device, small streams) in a subprocess and
-SIGKILLs it at random moments: while recording, while merging after a stop, and while the next
-start-up is recovering. After the final restart every recording must be a valid MKV (ffprobe and
-mkvmerge accept it), nothing that was readable in the spool at any kill may be gone (it is in a
-merged file, in its quarantine folder or still in the spool), and each stream of a recording
+SIGKILLs it at random moments: while recording (and so while the incremental merge appends
+closed chunks to the growing file), while finishing the merge after a stop, and while the next
+start-up is recovering (continuing a growing file). After the final restart every recording must be a valid MKV (ffprobe and
+mkvmerge accept it), no growing ``.partial`` file is left, nothing that was readable in the
+spool or in a growing file at any kill may be gone (it is in a merged file, in its quarantine
+folder or still in the spool), and each stream of a recording
 killed while recording reaches the kill time within the loss bound.
 """
 
@@ -70,6 +72,8 @@ def _check_final(data_dir: pathlib.Path, must_keep: dict[str, set[app_process.Pa
     assert leftovers == [], f"spool recordings not recovered: {leftovers}"
     merged = sorted((data_dir / "recordings").glob("*.mkv"))
     assert merged
+    growing = sorted((data_dir / "recordings").glob("*.partial"))
+    assert growing == [], f"growing files not finished by recovery: {growing}"
     for path in merged:
         assert path.with_suffix(".json").is_file(), f"{path} has no manifest"
         app_process.probe_valid(path)
@@ -95,7 +99,8 @@ def test_power_loss_at_random_moments(tmp_path: pathlib.Path) -> None:
         else:
             app.wait_idle()
             app.press()
-            app.wait_recording(rng.uniform(0.4, 1.8) if phase == "recording" else 1.0)
+            # 1 s chunks: past 1 s the incremental merge is appending closed chunks
+            app.wait_recording(rng.uniform(0.4, 3.0) if phase == "recording" else 1.0)
             if phase == "merge":
                 app.press()
                 time.sleep(rng.uniform(0.0, 0.5))
@@ -103,7 +108,7 @@ def test_power_loss_at_random_moments(tmp_path: pathlib.Path) -> None:
             new = sorted(_recordings(spool) - before)
             if phase == "recording" and new:
                 killed_recording[new[-1]] = kill_wall
-        app_process.merge_snapshot(must_keep, app_process.spool_packets(spool))
+        app_process.merge_snapshot(must_keep, app_process.held_packets(data_dir))
     app = app_process.start(data_dir)
     recover_s = app.wait_idle()
     rss = app_process.rss_kib(app.proc.pid)

@@ -63,6 +63,7 @@ import av
 
 from omgrab.recording import (
     atomic_files,
+    chunk_tail,
     manifest,
     merge,
     mkv_splice,
@@ -183,14 +184,17 @@ class _Tracker:
 
 
 class _Feed:
-    """The chunk paths of one stream, in time order, as the writer closes them."""
+    """The chunk paths of one stream, in time order: closed ones, then the one being written."""
 
     def __init__(self, owner: LiveMerge) -> None:
         self._owner = owner
         self.queue: collections.deque[pathlib.Path] = collections.deque()
         self.known: set[pathlib.Path] = set()
+        self.open: pathlib.Path | None = None  # the chunk the writer is writing now
+        self.closed: set[pathlib.Path] = set()
 
     def add(self, path: pathlib.Path) -> None:
+        """Queue a chunk path not seen yet."""
         if path not in self.known:
             self.known.add(path)
             self.queue.append(path)
@@ -236,6 +240,9 @@ class LiveMerge:
         self.result: merge.MergeResult | None = None
         self.error: BaseException | None = None
         self.appended_batches = 0
+        self.idle = False  # waiting for the writer to write more (all else is appended)
+        self.looks = 0  # how many times it found nothing more to read (then flushed, waited)
+        self.published_at: float | None = None  # time.monotonic() when the file was final
         self.deleted_chunks: list[str] = []
         self.append_cpu_s = 0.0
         # set up by _prepare / _resume
@@ -259,6 +266,16 @@ class LiveMerge:
     def partial_path(self) -> pathlib.Path | None:
         """The growing file, once it exists."""
         return self._partial
+
+    def thread_cpu_s(self) -> float:
+        """CPU seconds the merge thread has used so far (0 before it starts or after it ends)."""
+        ident = self._thread.ident if self._thread is not None else None
+        if ident is None or not self._thread or not self._thread.is_alive():
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except OSError:
+            return 0.0
 
     def start(self) -> None:
         """Start the merge thread."""
@@ -307,7 +324,11 @@ class LiveMerge:
 
     # ----------------------------------------------------------------- feed
     def next_chunk(self, feed: _Feed) -> pathlib.Path:
-        """Called from the packet generators: the next closed chunk of ``feed``'s stream."""
+        """Called from the packet generators: the next chunk of ``feed``'s stream.
+
+        Closed chunks first; then the chunk the writer is writing (read as it grows, see
+        :meth:`open_for_merge`); waits while there is neither.
+        """
         while True:
             with self._cond:
                 if self._cancelled:
@@ -320,20 +341,45 @@ class LiveMerge:
                 continue
             if ended:
                 raise StopIteration
-            self._flush()  # nothing more to read now: make what was muxed durable
-            with self._cond:
-                if not (self._ended or self._cancelled):
-                    self._cond.wait(self._poll_s)
+            if feed.open is not None and feed.open not in feed.known and feed.open.is_file():
+                feed.known.add(feed.open)
+                return feed.open
+            self.wait_for_data()
 
-    def _closed_chunks(self, final: bool) -> dict[str, list[pathlib.Path]]:
-        """Closed chunk files per stream, in time order."""
-        out: dict[str, list[pathlib.Path]] = {}
+    def wait_for_data(self) -> None:
+        """Nothing more to read now: make what was muxed durable, then wait a poll interval."""
+        self._flush()
+        self.looks += 1
+        with self._cond:
+            if self._cancelled:
+                raise _Cancelled
+            if not self._ended:
+                self.idle = True
+                self._cond.wait(self._poll_s)
+                self.idle = False
+        self._refresh(final=self._ended)
+
+    def open_for_merge(self, path: pathlib.Path) -> tuple[Any | None, str | None]:
+        """Open a chunk for the merge: a closed one with PyAV, the open one as it grows."""
+        feed = next((f for f in self._feeds.values() if path in f.known), None)
+        if feed is None or path in feed.closed or self._ended:
+            return merge.open_chunk(path, header_only=True)
+        tail = chunk_tail.open_tail(
+            path, lambda: path in feed.closed or self._ended, self.wait_for_data
+        )
+        if tail is None:
+            return merge.open_chunk(path, header_only=True)
+        return tail, None
+
+    def _chunks_now(self, final: bool) -> dict[str, tuple[list[pathlib.Path], pathlib.Path | None]]:
+        """Per stream: its closed chunk files in time order and the one being written."""
+        out: dict[str, tuple[list[pathlib.Path], pathlib.Path | None]] = {}
         if final:
             spool = spool_reader.read_spool_recording(self.recording_dir)
             merger = self._merger or merge.Merger(spool)
             for source in spool.streams:
                 ordered = merger.ordered_chunks(source)
-                out[source.name] = [path for path, _ in ordered]
+                out[source.name] = ([path for path, _ in ordered], None)
             return out
         try:
             stats = json.loads((self.recording_dir / spool_reader.STATS_JSON).read_bytes())
@@ -346,19 +392,25 @@ class LiveMerge:
             chunks = entry.get("chunks") if isinstance(entry, dict) else None
             if not isinstance(chunks, list):
                 continue
-            files = [
-                self.recording_dir / c["file"]
+            listed = [
+                (self.recording_dir / c["file"], bool(c.get("closed")))
                 for c in chunks
-                if isinstance(c, dict) and c.get("closed") and isinstance(c.get("file"), str)
+                if isinstance(c, dict) and isinstance(c.get("file"), str)
             ]
-            out[str(name)] = [f for f in files if f.is_file()]
+            closed = [path for path, is_closed in listed if is_closed and path.is_file()]
+            still_open = [path for path, is_closed in listed if not is_closed]
+            writing = still_open[0] if still_open and still_open[0].is_file() else None
+            out[str(name)] = (closed, writing)
         return out
 
     def _refresh(self, final: bool) -> None:
-        closed = self._closed_chunks(final)
+        now = self._chunks_now(final)
         for name, feed in self._feeds.items():
-            for path in closed.get(name, []):
+            closed, writing = now.get(name, ([], None))
+            for path in closed:
+                feed.closed.add(path)
                 feed.add(path)
+            feed.open = None if final else writing
 
     # ----------------------------------------------------------------- thread
     def _run(self) -> None:
@@ -387,27 +439,32 @@ class LiveMerge:
             self._done.set()
 
     def _prepare(self) -> bool:
-        """Wait until every stream has a closed chunk, then write the growing file's header."""
+        """Wait until every stream has a chunk with a packet, then write the growing header."""
         while True:
             with self._cond:
                 if self._cancelled:
                     return False
                 ended = self._ended
             spool = spool_reader.read_spool_recording(self.recording_dir)
-            closed = self._closed_chunks(ended)
-            if ended or (spool.streams and all(closed.get(s.name) for s in spool.streams)):
+            now = self._chunks_now(ended)
+            available = {
+                name: closed + ([writing] if writing is not None else [])
+                for name, (closed, writing) in now.items()
+            }
+            if ended or (spool.streams and all(available.get(s.name) for s in spool.streams)):
                 break
             with self._cond:
                 if not (self._ended or self._cancelled):
                     self._cond.wait(self._poll_s)
         sources = [
-            dataclasses.replace(s, chunks=list(closed.get(s.name, []))) for s in spool.streams
+            dataclasses.replace(s, chunks=list(available.get(s.name, []))) for s in spool.streams
         ]
         merger = merge.Merger(dataclasses.replace(spool, streams=sources))
         merger.prepare()
         self._merger = merger
         if any(stream.part > 1 for stream in merger.streams):
             raise LiveMergeError("codec parameters change between chunks: needs a full merge")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
         target = merge.output_target(spool, self.output_dir)
         self._target = target
         self._partial = partial_path_for(target)
@@ -418,7 +475,9 @@ class LiveMerge:
             stream.chunks = feed
             stream.template_in_chunks = False
             stream.tracker = self._tracker
+            stream.opener = self.open_for_merge
             self._feeds[stream.source.name] = feed
+        self._refresh(final=ended)
         header = self._header_bytes(reserve=True)
         growing = mkv_splice.growing_header(mkv_splice.split(header))
         self._layout = mkv_splice.header_layout(growing)
@@ -643,6 +702,7 @@ class LiveMerge:
             stream.chunks = feed
             stream.template_in_chunks = False
             stream.tracker = self._tracker
+            stream.opener = self.open_for_merge
             self._feeds[name] = feed
             if first:  # the container is closed once, with the first track's template
                 stream.template = _OwningTemplate(container, index)
@@ -715,6 +775,7 @@ class LiveMerge:
         )
         doc.notes.append(f"merged incrementally while recording ({self.appended_batches} appends)")
         manifest_file = merge.publish(partial, target, doc)
+        self.published_at = time.monotonic()
         logger.info(
             "merged %s into %s while recording (%d appends, %d chunks deleted as they closed)",
             self.recording_dir,

@@ -42,6 +42,7 @@ import dataclasses
 import datetime
 import errno
 import fractions
+import functools
 import heapq
 import logging
 import math
@@ -124,6 +125,7 @@ class TrackState:
     floor: int = -1  # every packet must come after it (an incremental merge's resume point)
     skip: int = 0  # cleaned packets of the first chunk already in the output (resume)
     tracker: Any = None  # the incremental merge's bookkeeping (live_merge._Tracker)
+    opener: Any = None  # opens a chunk for reading instead of open_chunk (a chunk being written)
 
     @property
     def key(self) -> str:
@@ -468,7 +470,8 @@ class Merger:
             if position == 0 and stream.template_in_chunks:
                 container = stream.template
             else:
-                container, reason = open_chunk(path, header_only=True)
+                opener = stream.opener or functools.partial(open_chunk, header_only=True)
+                container, reason = opener(path)
                 if container is None:
                     self.skip(stream.source, path, reason or "unreadable")
                     continue

@@ -44,6 +44,7 @@ CLUSTER_TIMESTAMP = 0xE7
 SIMPLE_BLOCK = 0xA3
 BLOCK_GROUP = 0xA0
 BLOCK = 0xA1
+BLOCK_DURATION = 0x9B
 CUES = 0x1C53BB6B
 CUE_POINT = 0xBB
 CUE_TRACK_POSITIONS = 0xB7
@@ -100,8 +101,8 @@ class Pieces:
     cues: list[CuePoint]
 
 
-def _segment(data: bytes | memoryview) -> tuple[int, int, int, int]:
-    """Return (segment start, size field position, payload start, payload end)."""
+def segment_bounds(data: bytes | memoryview) -> tuple[int, int, int, int]:
+    """Return (segment start, size field position, payload start, payload end) of a file."""
     element_id, after = ebml.read_id(data, 0)
     if element_id != EBML_HEADER:
         raise SpliceError("not a Matroska file (no EBML header)")
@@ -122,7 +123,7 @@ def split(data: bytes) -> Pieces:
         SpliceError: ``data`` is not such a file.
     """
     try:
-        _, _, seg_data, seg_end = _segment(data)
+        _, _, seg_data, seg_end = segment_bounds(data)
         header_end = None
         clusters: list[bytes] = []
         first_cluster: int | None = None
@@ -172,7 +173,7 @@ def growing_header(pieces: Pieces) -> bytes:
         SpliceError: the Segment size field is not 8 bytes wide (libavformat always writes 8).
     """
     header = bytearray(pieces.header)
-    _, size_at, seg_data, _ = _segment(header)
+    _, size_at, seg_data, _ = segment_bounds(header)
     if seg_data - size_at != 8:
         raise SpliceError("the Segment size field is not 8 bytes wide")
     header[size_at:seg_data] = ebml.unknown_size(8)
@@ -187,6 +188,7 @@ class Block:
     pts: int
     payload: memoryview
     keyframe: bool
+    duration: int | None = None  # a BlockGroup's BlockDuration (ms), if it has one
 
 
 def blocks(cluster: bytes | memoryview) -> Iterator[Block]:
@@ -208,9 +210,16 @@ def blocks(cluster: bytes | memoryview) -> Iterator[Block]:
             elif child_id == SIMPLE_BLOCK:
                 yield _block(view, start, end, cluster_ts, simple=True)
             elif child_id == BLOCK_GROUP:
+                found = None
+                duration = None
                 for sub_id, _, sub_start, sub_end in ebml.iter_children(view, start, end):
                     if sub_id == BLOCK:
-                        yield _block(view, sub_start, sub_end, cluster_ts, simple=False)
+                        found = _block(view, sub_start, sub_end, cluster_ts, simple=False)
+                    elif sub_id == BLOCK_DURATION:
+                        duration = ebml.read_uint(view[sub_start:sub_end])
+                if found is not None:
+                    found.duration = duration
+                    yield found
     except (IndexError, ebml.EbmlError) as exc:
         raise SpliceError(f"malformed cluster: {exc}") from exc
 
@@ -244,7 +253,7 @@ def header_layout(header: bytes) -> HeaderLayout:
         SpliceError: the header lacks a SeekHead (libavformat always reserves one).
     """
     try:
-        _, size_at, seg_data, _ = _segment(header)
+        _, size_at, seg_data, _ = segment_bounds(header)
         seek_head: tuple[int, int] | None = None
         duration = None
         positions: dict[int, int] = {}

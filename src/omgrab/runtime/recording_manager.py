@@ -142,6 +142,10 @@ class RecordingConfig:
             chunk is appended to ``<output>/<id>.mkv.partial`` as it closes and then deleted,
             so a stop only appends the last chunks (:mod:`omgrab.recording.live_merge`).
             False: the whole recording is merged after the stop.
+        stop_waits_for_merge_s: How long ``stop_recording()`` waits, after the stop, for the
+            recording's merged file (keyword-only; the published SDK merged inside
+            ``stop_recording``). With ``live_merge`` that is the last chunks' append, about a
+            second; past the bound the merge goes on in the background. 0: never wait.
     """
 
     device_ready_timeout_s: float = 7.5
@@ -158,8 +162,14 @@ class RecordingConfig:
     health_join_timeout_s: float = 2.0
     reconnect_timeout_s: float = dataclasses.field(default=5.0, kw_only=True)
     live_merge: bool = dataclasses.field(default=True, kw_only=True)
+    stop_waits_for_merge_s: float = dataclasses.field(default=10.0, kw_only=True)
 
     def __post_init__(self) -> None:
+        if not self.stop_waits_for_merge_s >= 0:
+            raise ValueError(
+                "RecordingConfig.stop_waits_for_merge_s must be >= 0, got "
+                f"{self.stop_waits_for_merge_s!r}"
+            )
         if not self.reconnect_timeout_s >= 0:
             raise ValueError(
                 "RecordingConfig.reconnect_timeout_s must be >= 0, got "
@@ -525,18 +535,42 @@ class RecordingManager:
         return True
 
     def stop_recording(self, recording_id: str | None = None) -> None:
-        """Stop the current recording session and return once it is stopped.
+        """Stop the current recording session and return once it is stopped and merged.
 
         Stops the capture threads, drains the writer into the chunk files, closes the devices,
-        then merges the chunks into one MKV on the merge thread. A stop already running on
-        another thread is waited for (up to ``stop_timeout_s``); a start in flight is waited for
-        and then stopped. No-op when idle.
+        then finishes the merged MKV on the merge thread and waits for it (up to
+        ``stop_waits_for_merge_s``; with the incremental merge only the last chunks are left to
+        append). A stop already running on another thread is waited for (up to
+        ``stop_timeout_s``); a start in flight is waited for and then stopped. No-op when idle.
 
         Args:
             recording_id: Stop only this recording (ignored, and logged, if another recording
                 is active); None stops whichever is active.
         """
-        self._stop(recording_id)
+        stopped = self._stopped_by(recording_id)
+        if stopped is None:
+            return
+        with self._lock:
+            pending = self._finished.get(stopped)
+        future = pending.future if pending is not None else None
+        if future is None or self._config.stop_waits_for_merge_s <= 0:
+            return
+        done, _ = futures.wait([future], self._config.stop_waits_for_merge_s)
+        if not done:
+            logger.warning(
+                "recording %s: merge still running after %.1f s; it goes on in the background",
+                stopped,
+                self._config.stop_waits_for_merge_s,
+            )
+
+    def _stopped_by(self, recording_id: str | None) -> str | None:
+        """Stop like :meth:`stop_recording` without waiting for the merge; the id it stopped."""
+        with self._lock:
+            owner = self._owner_id if recording_id is None else recording_id
+        if owner is None:  # a start in flight has no id yet: stop it, nothing to wait for
+            self._stop(recording_id)
+            return None
+        return owner if self._stop(recording_id) else None
 
     def wait_for_merges(self, timeout: float | None = None) -> bool:
         """Wait until every stopped recording is merged; True if all finished in time."""
