@@ -147,7 +147,9 @@ def assert_same_as_reference(result: pathlib.Path, reference: pathlib.Path) -> N
 def test_growing_file_is_readable_at_every_step_and_ends_as_the_full_merge(recorded) -> None:
     rec, reference, out, copy = recorded
     closer = Closer(rec.directory)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, batch_bytes=1 << 20)
+    live = live_merge.LiveMerge(
+        rec.directory, out, poll_interval_s=0.02, flush_interval_s=0, batch_bytes=1 << 20
+    )
     live.start()
     partial = out / "r1.mkv.partial"
     previous_count = 0
@@ -190,7 +192,7 @@ def test_growing_file_is_readable_at_every_step_and_ends_as_the_full_merge(recor
 def test_stop_leaves_only_what_was_written_since_the_last_look(recorded) -> None:
     rec, reference, out, _ = recorded
     closer = Closer(rec.directory)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
+    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, flush_interval_s=0)
     live.start()
     closer.set(4)  # chunk 5 is the one being written: it is read as it grows
     wait_until(lambda: chunk_names(STREAMS, 4) <= set(live.deleted_chunks), "catch up")
@@ -230,7 +232,9 @@ def test_recovery_continues_the_growing_file_instead_of_starting_over(recorded, 
     reference = reference_merge(tmp_path, recovered=True)
     closer = Closer(rec.directory)
     # small batches: chunks straddle appends, so the crash point is inside a chunk
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, batch_bytes=20_000)
+    live = live_merge.LiveMerge(
+        rec.directory, out, poll_interval_s=0.02, flush_interval_s=0, batch_bytes=20_000
+    )
     live.start()
     closer.set(3)
     _cancel_after(live, 3)  # the process dies here: nothing is finished
@@ -254,7 +258,9 @@ def test_recovery_continues_the_growing_file_instead_of_starting_over(recorded, 
 def test_recovery_cuts_what_was_appended_after_the_last_state(recorded) -> None:
     rec, reference, out, _ = recorded
     closer = Closer(rec.directory)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, batch_bytes=20_000)
+    live = live_merge.LiveMerge(
+        rec.directory, out, poll_interval_s=0.02, flush_interval_s=0, batch_bytes=20_000
+    )
     live.start()
     closer.set(2)
     _cancel_after(live, 2)
@@ -275,7 +281,7 @@ def test_an_interrupted_finish_is_continued(recorded, monkeypatch, tmp_path) -> 
         raise OSError(errno.ENOSPC, "No space left on device (injected)")
 
     monkeypatch.setattr(merge, "publish", disk_full)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
+    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, flush_interval_s=0)
     live.start()
     with pytest.raises(live_merge.LiveMergeError, match="No space left"):
         live.finish(60)
@@ -314,7 +320,7 @@ def test_a_chunk_with_packets_the_file_does_not_hold_is_never_deleted(recorded) 
     factory.write_chunk(broken, rec.spec("rgb"), pts, skip_packets=1)
     data = broken.read_bytes()
     closer = Closer(rec.directory)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
+    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, flush_interval_s=0)
     live.start()
     closer.set(4)
     wait_until(lambda: "rgb/00003.mkv" in live.deleted_chunks, "chunk 3 appended")
@@ -334,7 +340,7 @@ def test_a_chunk_of_other_codec_parameters_is_kept_and_named(recorded) -> None:
     third = [p for p in pts if 2000 <= p < 3000]
     factory.write_chunk(rec.directory / "rgb" / "00003.mkv", odd, third)
     closer = Closer(rec.directory)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
+    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, flush_interval_s=0)
     live.start()
     closer.set(1)
     wait_until(lambda: live.appended_batches >= 1, "first append")
@@ -365,7 +371,7 @@ def test_a_recording_finishes_on_a_disk_that_cannot_hold_two_copies(tmp_path) ->
         for name in ("recording.json", "stats.json"):
             shutil.copyfile(rec.directory / name, spool / name)
         closer = Closer(spool)
-        live = live_merge.LiveMerge(spool, disk / "out", poll_interval_s=0.02)
+        live = live_merge.LiveMerge(spool, disk / "out", poll_interval_s=0.02, flush_interval_s=0)
         live.start()
         peak = 0
         chunks = len(rec.chunks["rgb"])
@@ -402,7 +408,7 @@ def test_codec_parameters_that_differ_before_the_first_append_get_their_own_trac
     third = [p for p in rec.pts("rgb") if 2000 <= p < 3000]
     factory.write_chunk(rec.directory / "rgb" / "00003.mkv", odd, third)
     Closer(rec.directory).set(5)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02)
+    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, flush_interval_s=0)
     live.start()
     with pytest.raises(live_merge.LiveMergeError, match="codec parameters"):
         live.finish(60)
@@ -423,7 +429,9 @@ def test_a_finished_merge_whose_clean_up_was_cut_short_is_never_merged_again(
         raise OSError(errno.EIO, "power cut (injected) after the file was published")
 
     monkeypatch.setattr(spool_cleanup, "clean_up", power_cut)
-    live = live_merge.LiveMerge(rec.directory, out, poll_interval_s=0.02, batch_bytes=20_000)
+    live = live_merge.LiveMerge(
+        rec.directory, out, poll_interval_s=0.02, flush_interval_s=0, batch_bytes=20_000
+    )
     live.start()
     with pytest.raises(live_merge.LiveMergeError, match="power cut"):
         live.finish(60)
@@ -453,7 +461,7 @@ def test_the_chunk_being_written_is_appended_as_it_grows(
     writer = writer_factory(video, chunk_length_s=600.0)  # one chunk, never closed
     writer.start()
     out = tmp_path / "out"
-    live = live_merge.LiveMerge(writer.directory, out, poll_interval_s=0.02)
+    live = live_merge.LiveMerge(writer.directory, out, poll_interval_s=0.02, flush_interval_s=0)
     live.start()
     queues = {s: writer.get_encoder_queue(s) for s in ("rgb", "depth", "imu")}
     frames = 150

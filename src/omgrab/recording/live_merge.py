@@ -77,6 +77,9 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "live_merge.json"
 """Name of the incremental merge's state file in the spool recording directory."""
 
+CUES_FILE = "live_merge.cues"
+"""The cue points appended so far (CuePoint elements, final positions), beside the state."""
+
 ORPHANED_STATE_FILE = "live_merge.orphaned.json"
 """The state file renamed when its growing file is gone (kept, then quarantined)."""
 
@@ -85,6 +88,7 @@ PARTIAL_SUFFIX = ".partial"
 
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 DEFAULT_POLL_INTERVAL_S = 0.25
+DEFAULT_FLUSH_INTERVAL_S = 2.0
 _STATE_VERSION = 1
 
 
@@ -213,7 +217,9 @@ class LiveMerge:
         recording_dir: ``<spool>/<recording_id>`` (its writer already started).
         output_dir: Directory of the merged recordings.
         batch_bytes: Append (and fsync) at least this often while catching up.
-        poll_interval_s: How often ``stats.json`` is read for closed chunks.
+        poll_interval_s: How often the chunk being written (and ``stats.json``) is looked at.
+        flush_interval_s: While caught up, append what was read at most this often (every
+            append costs a muxer set-up and an fsync; the chunks hold the data meanwhile).
         resume: Continue the growing file described by the spool's state file.
         recovered: Mark the result as salvaged by crash recovery.
     """
@@ -225,6 +231,7 @@ class LiveMerge:
         *,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
         recovered: bool = False,
     ) -> None:
         self.recording_dir = pathlib.Path(recording_dir)
@@ -253,7 +260,9 @@ class LiveMerge:
         self._partial: pathlib.Path | None = None
         self._layout: mkv_splice.HeaderLayout | None = None
         self._size = 0
-        self._cues: list[tuple[mkv_splice.CuePoint, int]] = []
+        self._cues_size = 0  # durable length of the cues file
+        self._flush_interval_s = flush_interval_s
+        self._last_flush = time.monotonic()
         self._keys: collections.Counter[spool_cleanup.PacketKey] = collections.Counter()
         self._saved_entries: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         self._floor_after: dict[int, int] = {}
@@ -347,8 +356,9 @@ class LiveMerge:
             self.wait_for_data()
 
     def wait_for_data(self) -> None:
-        """Nothing more to read now: make what was muxed durable, then wait a poll interval."""
-        self._flush()
+        """Nothing more to read now: append what was muxed (at most every flush interval), wait."""
+        if time.monotonic() - self._last_flush >= self._flush_interval_s:
+            self._flush()
         self.looks += 1
         with self._cond:
             if self._cancelled:
@@ -532,6 +542,7 @@ class LiveMerge:
     def _flush(self) -> None:
         """Append the batch muxed so far, fsync, verify it, then delete what it completed."""
         batch, self._batch = self._batch, None
+        self._last_flush = time.monotonic()
         if batch is None or not batch.count:
             return
         cpu = time.thread_time()
@@ -557,7 +568,7 @@ class LiveMerge:
                 f"muxed {dict(batch.counts)}"
             )
         base = offset - self._layout.segment_data
-        self._cues.extend((point, base) for point in pieces.cues)
+        self._append_cues(b"".join(point.encode(base) for point in pieces.cues))
         self._size = offset + len(written)
         self.appended_batches += 1
         complete = self._tracker.made_durable()
@@ -570,6 +581,19 @@ class LiveMerge:
             if verified:
                 self._delete(record)
         self.append_cpu_s += time.thread_time() - cpu
+
+    def _append_cues(self, encoded: bytes) -> None:
+        """Append cue points to the cues file (durable before the state that counts them)."""
+        path = self.recording_dir / CUES_FILE
+        try:
+            with path.open("ab") as f:
+                f.truncate(self._cues_size)  # what a failed append left
+                f.write(encoded)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise atomic_files.naming(exc, path) from exc
+        self._cues_size += len(encoded)
 
     def _read_back(self, written: bytes) -> collections.Counter[int]:
         counts: collections.Counter[int] = collections.Counter()
@@ -644,7 +668,7 @@ class LiveMerge:
             "resume": resume,
             "entries": {str(k): v for k, v in self._saved_entries.items()},
             "skipped": [dataclasses.asdict(s) for s in merger.skipped],
-            "cues": [[point.to_json(), base] for point, base in self._cues],
+            "cues_size": self._cues_size,
         }
         path = self.recording_dir / STATE_FILE
         tmp = atomic_files.write_temp(path, json.dumps(doc).encode())
@@ -682,6 +706,10 @@ class LiveMerge:
         # a batch appended after the last state is not verified; an interrupted finish wrote
         # Cues and a Segment size: back to the growing file the state describes
         mkv_splice.reopen_file(partial, self._layout, size)
+        cues = self.recording_dir / CUES_FILE
+        if cues.exists():
+            with cues.open("r+b") as f:
+                f.truncate(int(state.get("cues_size", 0)))
         self._size, self._header_size = size, header_size
         container = av.open(str(partial), "r", format="matroska")
         spool = spool_reader.read_spool_recording(self.recording_dir)
@@ -714,9 +742,7 @@ class LiveMerge:
         """Rebuild entries, cues, skipped chunks and each stream's resume point."""
         merger = self._merger
         assert merger is not None
-        self._cues = [
-            (mkv_splice.CuePoint.from_json(point), int(base)) for point, base in state["cues"]
-        ]
+        self._cues_size = int(state.get("cues_size", 0))
         merger.skipped = [manifest.SkippedChunk(**doc) for doc in state.get("skipped", [])]
         for key, docs in dict(state.get("entries", {})).items():
             self._saved_entries[int(key)] = list(docs)
@@ -765,7 +791,7 @@ class LiveMerge:
             mkv_tags.rewrite_tags(partial, replace)
             duration = max(ends.values()) if ends else None
             size = mkv_splice.finish_file(
-                partial, self._layout, mkv_splice.encode_cues(self._cues), duration
+                partial, self._layout, mkv_splice.cues_element(self._read_cues()), duration
             )
         except OSError as exc:
             raise atomic_files.naming(exc, partial) from exc
@@ -789,6 +815,19 @@ class LiveMerge:
         if outcome.quarantined:
             doc = manifest.read_manifest(manifest_file)
         return merge.MergeResult(target, manifest_file, doc, outcome.removed_directory)
+
+    def _read_cues(self) -> bytes:
+        path = self.recording_dir / CUES_FILE
+        try:
+            with path.open("rb") as f:
+                data = f.read(self._cues_size)
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise atomic_files.naming(exc, path) from exc
+        if len(data) != self._cues_size:
+            raise LiveMergeError(f"{path} holds {len(data)} of {self._cues_size} bytes of cues")
+        return data
 
     def _set_totals(self) -> dict[int, int]:
         """Per-track totals from every chunk entry; return each track's end (ms) by track UID."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from omgrab.recording import ebml
 
@@ -78,17 +78,6 @@ class CuePoint:
             inner = ebml.uint_element(CUE_CLUSTER_POSITION, first_cluster + offset) + rest
             body += ebml.element(CUE_TRACK_POSITIONS, inner)
         return ebml.element(CUE_POINT, bytes(body))
-
-    def to_json(self) -> list[object]:
-        """A JSON-serialisable form (for the incremental merge's state file)."""
-        return [self.time_payload.hex(), [[rest.hex(), off] for rest, off in self.tracks]]
-
-    @classmethod
-    def from_json(cls, value: list[object]) -> CuePoint:
-        """Inverse of :meth:`to_json`."""
-        time_hex, tracks = value
-        assert isinstance(time_hex, str) and isinstance(tracks, list)
-        return cls(bytes.fromhex(time_hex), [(bytes.fromhex(r), int(o)) for r, o in tracks])
 
 
 @dataclasses.dataclass
@@ -295,9 +284,9 @@ def _seek_head(positions: dict[int, int], available: int) -> bytes:
     return block + (ebml.void(gap) if gap else b"")
 
 
-def encode_cues(points: Sequence[tuple[CuePoint, int]]) -> bytes:
-    """The Cues element for (cue point, its batch's first cluster offset) pairs, in order."""
-    return ebml.element(CUES, b"".join(point.encode(base) for point, base in points))
+def cues_element(points: bytes) -> bytes:
+    """The Cues element holding the encoded CuePoint elements ``points`` (empty: none)."""
+    return ebml.element(CUES, points) if points else b""
 
 
 def finish_file(
@@ -308,7 +297,7 @@ def finish_file(
 ) -> int:
     """Finish the growing file at ``path`` in place; return its final size.
 
-    Appends ``cues`` (from :func:`encode_cues`, may be empty when nothing is seekable), then
+    Appends ``cues`` (from :func:`cues_element`, may be empty when nothing is seekable), then
     writes the SeekHead (Info, Tracks, Tags, Cues), the Info duration and the Segment size into
     the header bytes reserved for them. The file must end right after its last cluster.
 

@@ -56,6 +56,7 @@ _METADATA = frozenset(
         spool_reader.COMPLETE_MARKER,
         spool_lock.LOCK_FILE,
         "live_merge.json",  # live_merge.STATE_FILE: the incremental merge's state
+        "live_merge.cues",  # live_merge.CUES_FILE: its cue points so far
     }
 )
 _READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
