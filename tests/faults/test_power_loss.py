@@ -1,13 +1,13 @@
 """Power loss and app-only kills over the real application, then restart and recovery.
 
 Each campaign drives ``omgrab run`` (simulated device, small streams) in a subprocess and
-SIGKILLs it at random moments: while recording (and so while the incremental merge appends
-closed chunks to the growing file), while finishing the merge after a stop, and while the next
-start-up is recovering (continuing a growing file). After the final restart every recording must be a valid MKV (ffprobe and
-mkvmerge accept it), no growing ``.partial`` file is left, nothing that was readable in the
-spool or in a growing file at any kill may be gone (it is in a merged file, in its quarantine
-folder or still in the spool), and each stream of a recording
-killed while recording reaches the kill time within the loss bound.
+SIGKILLs it at random moments: while recording (and so while the incremental merge appends the
+chunks to the growing file), while finishing the merge after a stop, and while the next start-up
+is recovering (continuing a growing file). After the final restart every recording must be a
+valid MKV (ffprobe and mkvmerge accept it), no growing ``.partial`` file is left, nothing that
+was readable in the spool or in a growing file at any kill may be gone (it is in a merged file,
+in its quarantine folder or still in the spool), and each stream of a recording killed while
+recording reaches the kill time within the loss bound.
 """
 
 from __future__ import annotations

@@ -34,8 +34,15 @@ Threads:
   by the stop with ``health_join_timeout_s``: a slow check never holds up a stop press;
 * a ``stop-after-error-<id>`` thread stops a recording whose writer or capture thread failed
   (the failure is reported on a thread the stop joins, so it cannot stop from there);
-* one ``merge`` worker (a single-thread executor) merges each stopped recording's chunks into
-  one MKV, oldest first;
+* one ``live-merge-<id>`` thread per recording (``live_merge=True``, the default) appends its
+  chunks to the growing ``<output>/<id>.mkv.partial`` while it records, the chunk being written
+  included, and deletes each chunk once it is verified in the durable file
+  (:mod:`omgrab.recording.live_merge`);
+* one ``merge`` worker (a single-thread executor) finishes each stopped recording, oldest
+  first: it ends the recording's incremental merge (the last chunks, cues, tags, manifest) and
+  waits for it; if that fails (or ``live_merge`` is off) it runs ``merge_recording_chunks``,
+  which continues the growing file from its last durable state or merges the whole spool.
+  ``stop_recording()`` waits for that result up to ``stop_waits_for_merge_s``;
 * one ``recorder-events`` thread (:class:`~omgrab.recorder_events.EventDispatcher`)
   calls the user's callbacks, in order, holding no lock.
 
