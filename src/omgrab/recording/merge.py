@@ -64,6 +64,7 @@ from omgrab.recording import (
     spool_cleanup,
     spool_lock,
     spool_reader,
+    writer_loss_tags,
 )
 from omgrab.recording import stop_reason as stop_reason_mod
 
@@ -448,6 +449,7 @@ class Merger:
             tags["FIRST_PTS_MS"] = _PENDING.format(index=stream.index, field="first")
             tags["LAST_PTS_MS"] = _PENDING.format(index=stream.index, field="last")
             tags.update(capture_report.track_tags(spool.stats, stream.source.name))
+            tags.update(writer_loss_tags.track_tags(stats))
             out_stream.metadata.clear()
             out_stream.metadata.update({"title": title, **tags})
             if stream.index == 0:
