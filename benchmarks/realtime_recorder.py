@@ -13,8 +13,10 @@ package only) overrides the writer's default ring capacity in seconds per video 
 Frames are random noise (the hardest case for the encoder), 8 distinct ones made up front.
 Prints one JSON object: frames put, wall time, CPU seconds of the recorder (process + every
 descendant), PSS (proportional set size: shared memory counted once across the processes)
-sampled every second, and the frames each stream wrote (ours) or queued (published, whose
-queues are unbounded in time).
+sampled every second, the CPU per process while recording (``cpu_fraction_by_process``), the
+CPU of the whole job including the drain at stop per video frame (``cpu_ms_per_video_frame``:
+a writer that falls behind does part of its work after the window), and the frames each stream
+wrote (ours) or queued (published, whose queues are unbounded in time).
 The pre-made frames are the benchmark's, not the recorder's: ``bench_frames_mb`` states their
 size and ``recorder_pss_mb_peak`` is the PSS peak without them (a camera's frames would live
 in its driver's buffers instead).
@@ -63,15 +65,32 @@ def _pss_mb() -> float:
     return total / 1e6
 
 
-def _cpu_s() -> float:
+def _cpu_s(exclude: frozenset[int] = frozenset()) -> float:
     total = 0.0
     for proc in _tree():
+        if proc.pid in exclude:
+            continue
         try:
             times = proc.cpu_times()
             total += times.user + times.system
         except psutil.Error:
             continue
     return total
+
+
+def _cpu_by_process(workers: dict[int, str]) -> dict[str, float]:
+    """CPU seconds so far per process of the tree: ``app``, a worker's stream name, or the
+    process name (forkserver, resource tracker, ...)."""
+    me = psutil.Process()
+    out: dict[str, float] = {}
+    for proc in _tree():
+        try:
+            times = proc.cpu_times()
+            label = "app" if proc.pid == me.pid else workers.get(proc.pid) or proc.name()
+        except psutil.Error:
+            continue
+        out[label] = out.get(label, 0.0) + times.user + times.system
+    return out
 
 
 def _configs(config: str) -> dict[str, Any]:
@@ -135,6 +154,8 @@ def main(argv: list[str]) -> int:
     )
     writer.start()
     queues = {name: writer.get_encoder_queue(name) for name in ("rgb", "depth", "imu")}
+    worker_pid = getattr(writer, "worker_pid", None)  # this package only
+    workers = {worker_pid(n): n for n in queues} if worker_pid else {}
     pss: list[float] = []
     stop = threading.Event()
 
@@ -144,6 +165,7 @@ def main(argv: list[str]) -> int:
 
     sampler = threading.Thread(target=sample, daemon=True)
     cpu_before = _cpu_s()
+    by_process_before = _cpu_by_process(workers)
     start = time.monotonic()
     sampler.start()
     origin = datetime.datetime.now(datetime.UTC)
@@ -158,11 +180,22 @@ def main(argv: list[str]) -> int:
         queues["imu"].put((json.dumps({"i": i, "acc": [0.0, -9.81, 0.1]}).encode(), ts))
     elapsed = time.monotonic() - start
     cpu = _cpu_s() - cpu_before
+    by_process = {
+        label: round((value - by_process_before.get(label, 0.0)) / elapsed / 2, 3)
+        for label, value in _cpu_by_process(workers).items()
+    }
     stop.set()
     sampler.join()
     queued = {name: q.qsize() for name, q in queues.items()}
     stop_start = time.monotonic()
     writer.stop()
+    stop_s = time.monotonic() - stop_start
+    # The whole job, drain at stop included: our workers have exited (their CPU is in stats),
+    # the published writer's threads are in this process.
+    stats = getattr(writer, "stats", None)
+    worker_cpu = sum(s.worker_cpu_s or 0.0 for s in stats.values()) if stats else 0.0
+    cpu_total = _cpu_s(exclude=frozenset(workers)) + worker_cpu - cpu_before
+    video_frames = 2 * frames
     report = {
         "omgrab": str(pathlib.Path(recording.__file__).parent.parent),
         "config": config,
@@ -170,12 +203,15 @@ def main(argv: list[str]) -> int:
         "frames_put": frames,
         "seconds": round(elapsed, 2),
         "cpu_fraction_of_two_cores": round(cpu / elapsed / 2, 3),
+        "cpu_fraction_by_process": by_process,
+        "cpu_s_total_incl_stop": round(cpu_total, 2),
+        "cpu_ms_per_video_frame": round(cpu_total / video_frames * 1000, 2),
         "pss_mb_peak": round(max(pss), 1) if pss else None,
         "pss_mb_last": round(pss[-1], 1) if pss else None,
         "bench_frames_mb": round(bench_frames_mb, 1),
         "recorder_pss_mb_peak": round(max(pss) - bench_frames_mb, 1) if pss else None,
         "queued_at_end": queued,
-        "stop_s": round(time.monotonic() - stop_start, 2),
+        "stop_s": round(stop_s, 2),
     }
     print(json.dumps(report))
     return 0

@@ -46,6 +46,7 @@ import pathlib
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -517,24 +518,52 @@ def bench_plain(frames: int, workdir: pathlib.Path) -> dict[str, Any]:
     }
 
 
-def compare_published(python: str, seconds: float, workdir: pathlib.Path) -> dict[str, Any]:
-    """Run ``realtime_recorder.py`` with this package and with the published one (see doc)."""
+_MEDIAN_FIELDS = (
+    "cpu_fraction_of_two_cores",
+    "cpu_ms_per_video_frame",
+    "recorder_pss_mb_peak",
+    "seconds",
+    "stop_s",
+)
+
+
+def compare_published(
+    python: str, seconds: float, workdir: pathlib.Path, repeats: int = 1
+) -> dict[str, Any]:
+    """Run ``realtime_recorder.py`` with this package and with the published one (see doc).
+
+    The runs alternate (ours, published, ours, ...) ``repeats`` times per config, so a change
+    of the machine's load hits both alike; ``median`` holds the median of each figure.
+    """
     script = str(REPO / "benchmarks" / "realtime_recorder.py")
+    runs: dict[str, list[Any]] = {}
+    for repeat in range(repeats):
+        for config in ("builtin", "plain"):
+            for label, interpreter in (("omgrab", sys.executable), ("published_0.1.2", python)):
+                spool = workdir / f"rt-{label}-{config}-{repeat}"
+                proc = subprocess.run(
+                    [interpreter, script, str(spool), str(seconds), config],
+                    capture_output=True,
+                    text=True,
+                    cwd=workdir,  # not the repository: the published venv imports its own omgrab
+                    timeout=seconds * 20 + 120,
+                )
+                shutil.rmtree(spool, ignore_errors=True)
+                lines = proc.stdout.strip().splitlines()
+                runs.setdefault(f"{label}/{config}", []).append(
+                    json.loads(lines[-1]) if proc.returncode == 0 and lines else proc.stderr[-2000:]
+                )
     out: dict[str, Any] = {}
-    for config in ("builtin", "plain"):
-        for label, interpreter in (("omgrab", sys.executable), ("published_0.1.2", python)):
-            spool = workdir / f"rt-{label}-{config}"
-            proc = subprocess.run(
-                [interpreter, script, str(spool), str(seconds), config],
-                capture_output=True,
-                text=True,
-                cwd=workdir,  # not the repository: the published venv must import its own omgrab
-                timeout=seconds * 20 + 120,
-            )
-            lines = proc.stdout.strip().splitlines()
-            out[f"{label}/{config}"] = (
-                json.loads(lines[-1]) if proc.returncode == 0 and lines else proc.stderr[-2000:]
-            )
+    for key, results in runs.items():
+        ok = [r for r in results if isinstance(r, dict)]
+        out[key] = {
+            "runs": results,
+            "median": {
+                field: statistics.median(r[field] for r in ok)
+                for field in _MEDIAN_FIELDS
+                if ok and all(r.get(field) is not None for r in ok)
+            },
+        }
     return out
 
 
@@ -553,6 +582,9 @@ def main() -> None:
         help="interpreter of a venv with omgrab==0.1.2: PSS/CPU at real time side by side",
     )
     parser.add_argument("--compare-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--compare-repeats", type=int, default=1, help="alternating runs per writer and config"
+    )
     parser.add_argument("--plain", action="store_true", help="also the plain-config throughput")
     parser.add_argument(
         "--only-compare", action="store_true", help="run only the --compare-published part"
@@ -571,7 +603,7 @@ def main() -> None:
     }
     if args.compare_published:
         report["published"] = compare_published(
-            args.compare_published, args.compare_seconds, workdir
+            args.compare_published, args.compare_seconds, workdir, args.compare_repeats
         )
     if args.plain or args.only_compare:
         report["plain"] = bench_plain(frames, workdir)
