@@ -14,9 +14,10 @@ Frames are random noise (the hardest case for the encoder), 8 distinct ones made
 Prints one JSON object: frames put, wall time, CPU seconds of the recorder (process + every
 descendant), PSS (proportional set size: shared memory counted once across the processes)
 sampled every second, the CPU per process while recording (``cpu_fraction_by_process``), the
-CPU of the whole job including the drain at stop per video frame (``cpu_ms_per_video_frame``:
-a writer that falls behind does part of its work after the window), and the frames each stream
-wrote (ours) or queued (published, whose queues are unbounded in time).
+CPU of the whole job including the drain at stop per video frame found in the files afterwards
+(``cpu_ms_per_video_frame``: a writer that falls behind does part of its work after the window,
+and the published one abandons what its threads have not encoded 5 s into ``stop()``), and the
+frames each stream had queued at the end of the window.
 The pre-made frames are the benchmark's, not the recorder's: ``bench_frames_mb`` states their
 size and ``recorder_pss_mb_peak`` is the PSS peak without them (a camera's frames would live
 in its driver's buffers instead).
@@ -38,6 +39,7 @@ import time
 import types
 from typing import Any
 
+import av
 import numpy as np
 import psutil
 
@@ -91,6 +93,23 @@ def _cpu_by_process(workers: dict[int, str]) -> dict[str, float]:
             continue
         out[label] = out.get(label, 0.0) + times.user + times.system
     return out
+
+
+def _video_packets_in_files(spool: pathlib.Path) -> int:
+    """Video packets readable in every file under ``spool`` (what was recorded, whichever
+    writer: the published one abandons what its encoder threads had not done at stop)."""
+    count = 0
+    for path in sorted(p for p in spool.rglob("*") if p.is_file() and p.suffix != ".json"):
+        try:
+            with av.open(str(path)) as container:
+                video = [s for s in container.streams if s.type == "video"]
+                if not video:
+                    continue
+                for packet in container.demux(video):
+                    count += bool(packet.size)
+        except (av.error.FFmpegError, ValueError):  # a truncated or non-media file
+            continue
+    return count
 
 
 def _configs(config: str) -> dict[str, Any]:
@@ -195,7 +214,7 @@ def main(argv: list[str]) -> int:
     stats = getattr(writer, "stats", None)
     worker_cpu = sum(s.worker_cpu_s or 0.0 for s in stats.values()) if stats else 0.0
     cpu_total = _cpu_s(exclude=frozenset(workers)) + worker_cpu - cpu_before
-    video_frames = 2 * frames
+    video_frames = _video_packets_in_files(spool)
     report = {
         "omgrab": str(pathlib.Path(recording.__file__).parent.parent),
         "config": config,
@@ -205,7 +224,8 @@ def main(argv: list[str]) -> int:
         "cpu_fraction_of_two_cores": round(cpu / elapsed / 2, 3),
         "cpu_fraction_by_process": by_process,
         "cpu_s_total_incl_stop": round(cpu_total, 2),
-        "cpu_ms_per_video_frame": round(cpu_total / video_frames * 1000, 2),
+        "video_frames_in_files": video_frames,
+        "cpu_ms_per_video_frame": round(cpu_total / max(1, video_frames) * 1000, 2),
         "pss_mb_peak": round(max(pss), 1) if pss else None,
         "pss_mb_last": round(pss[-1], 1) if pss else None,
         "bench_frames_mb": round(bench_frames_mb, 1),

@@ -21,13 +21,16 @@ Prints one JSON document. Measures, in one run on the same pre-generated frames:
 * ``realtime``: the reference set paced at 25 fps for ``--realtime-s`` seconds: drops and CPU
   of the recorder (process + workers) and of the whole system, in % of both cores.
 * ``crash``: ms and bytes unreadable per stream after SIGKILL of a real-time recorder process
-  group (reference size).
+  group (reference size); ``crash_plain``: the same with the plain quick-start config at each
+  of ``CRASH_KILL_POINTS_S``, with each stream's backlog at the kill and the bound it implies
+  (encoder delay + 1 frame + backlog). ``--crash-only`` runs just these, for both configs.
 * ``published`` (with ``--compare-published PYTHON``, a venv holding ``omgrab==0.1.2``):
   ``benchmarks/realtime_recorder.py`` run by this interpreter and by ``PYTHON`` one after the
   other in the same run, each recording random-noise frames in real time for
   ``--compare-seconds`` with the built-in RGB config and with the published quick-start
-  config (``plain``): PSS of the whole recorder (process tree) and CPU in fractions of both
-  cores, for the two writers side by side.
+  config (``plain``): PSS of the whole recorder (process tree), CPU in fractions of both
+  cores while recording and CPU ms per video frame including the drain at stop, for the two
+  writers side by side; ``--compare-repeats N`` alternates N runs each and adds medians.
 * ``plain``: the published quick-start config (RGB 640x400 libx264, no ``stream_options``)
   alone: the writer fed as fast as it takes frames vs the same encoder alone in one process
   with the options the writer applies (``encoder_options.plan``), and frames put vs in files.
@@ -52,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import av
@@ -405,16 +409,25 @@ def bench_merge(recording_dir: pathlib.Path, workdir: pathlib.Path) -> dict[str,
 # -- crash -------------------------------------------------------------------------------------
 
 
-def bench_crash(workdir: pathlib.Path, kill_after_s: float = 2.5) -> dict[str, Any]:
+CRASH_KILL_POINTS_S = (0.6, 1.3, 2.2, 3.1, 4.7)
+
+
+def _crash_once(
+    workdir: pathlib.Path, name: str, config: str, kill_after_s: float
+) -> dict[str, Any]:
+    """Record in real time (``tests/test_recording_crash_recorder.py``), SIGKILL the whole
+    process group ``kill_after_s`` after the first item, and read back what the files hold."""
+    size = "quickstart" if config == "plain" else "reference"
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "tests.test_recording_crash_recorder",
             str(workdir),
-            "crash",
-            "reference",
+            name,
+            size,
             "60",
+            config,
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -422,15 +435,23 @@ def bench_crash(workdir: pathlib.Path, kill_after_s: float = 2.5) -> dict[str, A
         text=True,
         start_new_session=True,
     )
-    reported: list[int] = []
+    accepted: dict[str, int] = {}
+    backlog: dict[str, int] = {}
     first = threading.Event()
 
     def read() -> None:
+        # lines: ``<pts_ms> rgb=<backlog_ms>[!] depth=... imu=...`` ("!": that item dropped)
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.strip().isdigit():
-                reported.append(int(line))
-                first.set()
+            pts_text, *fields = line.split()
+            if not pts_text.isdigit():
+                continue
+            for field in fields:
+                stream, value = field.split("=")
+                if not value.endswith("!"):
+                    accepted[stream] = int(pts_text)
+                backlog[stream] = int(value.rstrip("!"))
+            first.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -441,20 +462,37 @@ def bench_crash(workdir: pathlib.Path, kill_after_s: float = 2.5) -> dict[str, A
     reader.join(10)
     for leftover in pathlib.Path("/dev/shm").glob(f"omgrab-{proc.pid}-*"):
         leftover.unlink()
-    result: dict[str, Any] = {"last_handed_ms": reported[-1] if reported else None}
+    directory = workdir / name
+    streams = json.loads((directory / "recording.json").read_text())["streams"]
+    result: dict[str, Any] = {"kill_after_s": kill_after_s}
     for stream in ("rgb", "depth", "imu"):
-        files = sorted((workdir / "crash" / stream).glob("*.mkv"))
-        last_pts, end = None, 0
-        with av.open(str(files[-1])) as container:
-            for packet in container.demux(container.streams[0]):
-                if packet.size and packet.pts is not None:
-                    last_pts, end = int(packet.pts), int(packet.pos or 0) + packet.size
-        size = files[-1].stat().st_size
+        last_pts, end, size_bytes = None, 0, 0
+        for path in sorted((directory / stream).glob("*.mkv")):
+            with av.open(str(path)) as container:
+                for packet in container.demux(container.streams[0]):
+                    if packet.size and packet.pts is not None:
+                        last_pts, end = int(packet.pts), int(packet.pos or 0) + packet.size
+            size_bytes = path.stat().st_size
+        delay = (streams[stream].get("encoder") or {}).get("delay_frames") or 0
+        lost = None if stream not in accepted else accepted[stream] - (last_pts or -40)
         result[stream] = {
-            "ms_lost": None if last_pts is None else reported[-1] - last_pts,
-            "bytes_after_last_readable_packet": size - end,
+            "ms_lost": lost,
+            "backlog_ms_at_kill": backlog.get(stream),
+            "stated_bound_ms": (delay + 1) * 40 + backlog.get(stream, 0),
+            "bytes_after_last_readable_packet": size_bytes - end,
         }
     return result
+
+
+def bench_crash(
+    workdir: pathlib.Path, config: str = "builtin", kill_points_s: Sequence[float] = (2.5,)
+) -> list[dict[str, Any]]:
+    """ms lost per stream after SIGKILL at each kill point, with the backlog at the kill and
+    the bound it implies (encoder delay + 1 frame + backlog)."""
+    return [
+        _crash_once(workdir, f"crash-{config}-{n}", config, kill_after)
+        for n, kill_after in enumerate(kill_points_s)
+    ]
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -587,6 +625,11 @@ def main() -> None:
     )
     parser.add_argument("--plain", action="store_true", help="also the plain-config throughput")
     parser.add_argument(
+        "--crash-only",
+        action="store_true",
+        help="run only the SIGKILL part, both configs, at each of CRASH_KILL_POINTS_S",
+    )
+    parser.add_argument(
         "--only-compare", action="store_true", help="run only the --compare-published part"
     )
     args = parser.parse_args()
@@ -605,6 +648,16 @@ def main() -> None:
         report["published"] = compare_published(
             args.compare_published, args.compare_seconds, workdir, args.compare_repeats
         )
+    if args.crash_only:
+        report["crash"] = {
+            config: bench_crash(workdir, config, CRASH_KILL_POINTS_S)
+            for config in ("plain", "builtin")
+        }
+        report["load_average_after"] = os.getloadavg()
+        print(json.dumps(report, indent=2))
+        if args.out is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     if args.plain or args.only_compare:
         report["plain"] = bench_plain(frames, workdir)
     if args.only_compare:
@@ -646,6 +699,9 @@ def main() -> None:
         )
         report["merge"] = bench_merge(workdir / "spool" / "rec-none", workdir)
         report["crash"] = None if args.quick else bench_crash(workdir)
+        report["crash_plain"] = (
+            None if args.quick else bench_crash(workdir, "plain", CRASH_KILL_POINTS_S)
+        )
         report["load_average_after"] = os.getloadavg()
     finally:
         if args.out is None:
