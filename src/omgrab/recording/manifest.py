@@ -197,10 +197,38 @@ class Manifest:
     quarantined: list[QuarantinedFile] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the manifest as a JSON-ready dict (schema version first)."""
+        """Return the manifest as a JSON-ready dict (schema version first).
+
+        Each stream entry also carries the fields omgrab 0.1.2's manifest had per stream
+        (``width``, ``height``, ``fps``, ``bitrate``, ``pixel_format``, ``metadata`` for video;
+        ``metadata`` for data) and the data streams are listed under ``sensor_streams`` too,
+        as 0.1.2 did, so code written for it reads this manifest unchanged.
+        """
         doc = dataclasses.asdict(self)
         version = doc.pop("schema_version")
-        return {"schema_version": version, **doc}
+        sensor_streams = {}
+        for name, entry in doc["streams"].items():
+            published = _published_stream_fields(entry)
+            entry.update({k: v for k, v in published.items() if k not in entry})
+            if entry["kind"] == "data":
+                sensor_streams[name] = {"codec": entry["config"].get("codec"), **published}
+        return {"schema_version": version, **doc, "sensor_streams": sensor_streams}
+
+
+def _published_stream_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The per-stream fields of omgrab 0.1.2's manifest, from the stream's config."""
+    config = entry.get("config") or {}
+    fields: dict[str, Any] = {"metadata": config.get("metadata") or {}}
+    if entry.get("kind") == "video":
+        fps = config.get("fps")
+        fields.update(
+            width=config.get("width"),
+            height=config.get("height"),
+            fps=float(fps) if isinstance(fps, int | float) and not isinstance(fps, bool) else None,
+            bitrate=config.get("bitrate"),
+            pixel_format=config.get("output_pixel_format", config.get("pixel_format")),
+        )
+    return fields
 
 
 def manifest_path_for(mkv_path: str | os.PathLike[str]) -> pathlib.Path:

@@ -545,10 +545,11 @@ class RecordingManager:
         """Stop the current recording session and return once it is stopped and merged.
 
         Stops the capture threads, drains the writer into the chunk files, closes the devices,
-        then finishes the merged MKV on the merge thread and waits for it (up to
-        ``stop_waits_for_merge_s``; with the incremental merge only the last chunks are left to
-        append). A stop already running on another thread is waited for (up to
-        ``stop_timeout_s``); a start in flight is waited for and then stopped. No-op when idle.
+        then finishes the merged MKV on the merge thread and waits for it and for the
+        ``on_recording_complete`` callback (up to ``stop_waits_for_merge_s``; with the
+        incremental merge only the last chunks are left to append). A stop already running on
+        another thread is waited for (up to ``stop_timeout_s``); a start in flight is waited
+        for and then stopped. No-op when idle.
 
         Args:
             recording_id: Stop only this recording (ignored, and logged, if another recording
@@ -562,6 +563,7 @@ class RecordingManager:
         future = pending.future if pending is not None else None
         if future is None or self._config.stop_waits_for_merge_s <= 0:
             return
+        deadline = time.monotonic() + self._config.stop_waits_for_merge_s
         done, _ = futures.wait([future], self._config.stop_waits_for_merge_s)
         if not done:
             logger.warning(
@@ -569,6 +571,9 @@ class RecordingManager:
                 stopped,
                 self._config.stop_waits_for_merge_s,
             )
+            return
+        # ... and for on_recording_complete with the merged path (0.1.2 called it inline)
+        self._events.wait_idle(max(0.0, deadline - time.monotonic()))
 
     def _stopped_by(self, recording_id: str | None) -> str | None:
         """Stop like :meth:`stop_recording` without waiting for the merge; the id it stopped."""

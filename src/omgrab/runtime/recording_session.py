@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from omgrab import lifecycle
 from omgrab.cameras import base as camera_base
 from omgrab.recording import capture_gaps
 from omgrab.recording import config as recording_config
@@ -143,6 +144,7 @@ class RecordingSession:
 
         self._recording_id = recording_id
         self._cameras = list(target_cameras)
+        self._opened_here: list[lifecycle.Openable] = []
         self._stream_names = list(stream_names)
         self._sensors = sensors
         self._sensor_stream_names = sensor_stream_names
@@ -365,6 +367,14 @@ class RecordingSession:
             for name, source in self._sources.items():
                 self._gap_trackers[name] = capture_gaps.GapTracker(_period_s(source), origin)
         self._started_monotonic = time.monotonic()
+        # Sources a device has not opened (a 0.1.2-style camera passed on its own) are opened
+        # by their capture thread and closed at stop, as 0.1.2's session did (its setup()
+        # runs once per recording; a failing setup ends that stream's thread, not the start).
+        self._opened_here = [
+            source
+            for source in [*self._cameras, *self._sensors]
+            if isinstance(source, lifecycle.Openable) and not source.is_open
+        ]
         for camera, name in zip(self._cameras, self._stream_names, strict=True):
             self._threads.append(self._spawn(name, self._camera_reader(camera), camera))
         for sensor, name in zip(self._sensors, self._sensor_stream_names, strict=True):
@@ -399,6 +409,14 @@ class RecordingSession:
             if thread.is_alive():
                 # A read stuck in a driver: the writer still drains what was handed over.
                 logger.error("%s still running %.1f s after stop", thread.name, _JOIN_TIMEOUT_S)
+        for source in self._opened_here:
+            try:
+                if source.is_open:
+                    source.close()
+                if source.is_open:  # a 0.1.2-style close() override: end the open state too
+                    lifecycle.Openable.close(source)
+            except Exception:
+                logger.exception("closing %s after recording %s failed", source, self._recording_id)
         try:
             if self._started:
                 self._writer.stop()
@@ -467,6 +485,8 @@ class RecordingSession:
         tracker = self._gap_trackers[name]
         encoder_queue = self._writer.get_encoder_queue(name)
         try:
+            if source in self._opened_here and isinstance(source, lifecycle.Openable):
+                source.open()
             while not self._stop_event.is_set():
                 began = time.monotonic()
                 try:
