@@ -72,7 +72,9 @@ class RecordingGPIO:
 def machine() -> tuple[state_machine.StateMachine, ScriptedRecorder, RecordingGPIO]:
     recorder = ScriptedRecorder()
     gpio = RecordingGPIO()
-    sm = state_machine.StateMachine(gpio, recorder)
+    sm = state_machine.StateMachine(gpio, recorder, stay_in_boot=True)
+    assert sm.state is State.BOOT
+    sm.set_preview_callbacks(lambda: True, lambda: None, lambda: None)
     sm.boot_complete()
     return sm, recorder, gpio
 

@@ -42,6 +42,7 @@ from omgrab.app import config as config_mod
 from omgrab.app import dashboard, instance_lock, mqtt_console, perception, upload_service
 from omgrab.app.web import security
 from omgrab.cameras import base as camera_base
+from omgrab.gpio import controller as gpio_contract
 from omgrab.hardware import ina219, system_metrics
 from omgrab.recording import recovery
 from omgrab.runtime import (
@@ -98,7 +99,7 @@ class DeviceApp:
         self,
         config: config_mod.AppConfig,
         *,
-        gpio_controller: gpio.GPIOController | None = None,
+        gpio_controller: gpio_contract.GPIOController | None = None,
         device: devices.CaptureDevice | None = None,
         clock: clock_mod.DeviceClock | None = None,
         wifi_manager: wifi_connect.WifiManager | None = None,
@@ -111,7 +112,7 @@ class DeviceApp:
         self.clock = clock if clock is not None else clock_mod.default_clock()
         for directory in (config.data_dir, config.spool_dir, config.recordings_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        self.gpio: gpio.GPIOController = (
+        self.gpio: gpio_contract.GPIOController = (
             gpio_controller
             if gpio_controller is not None
             else gpio.SimulatedGPIOController(trigger_path=config.trigger_file)
@@ -124,7 +125,9 @@ class DeviceApp:
         self.completed: list[pathlib.Path] = []
         self._completed_event = threading.Condition()
         self.recorder = self._build_recorder()
-        self.state_machine = state_machine.StateMachine(self.gpio, self.recorder)
+        self.state_machine = state_machine.StateMachine(self.gpio, self.recorder, stay_in_boot=True)
+        # The preview is the dashboard's live view, which follows the state (app/web/live.py).
+        self.state_machine.set_preview_callbacks(lambda: True, _nothing, _nothing)
         self.recorder.set_on_device_unhealthy(self.state_machine.on_device_unhealthy)
         self.recorder.set_on_recording_error(self.state_machine.on_recording_error)
         self.ndjson = output.NdjsonHub()
@@ -392,3 +395,7 @@ class DeviceApp:
         except output.WriteError:
             self.health_log_errors += 1
             logger.exception("health log rejected a status")
+
+
+def _nothing() -> None:
+    """A preview start/stop callback with nothing to do."""

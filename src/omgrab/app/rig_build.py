@@ -24,6 +24,7 @@ from omgrab.cameras import base as camera_base
 from omgrab.cameras import calibration as calibration_mod
 from omgrab.cameras import usb as usb_camera
 from omgrab.devices import video_file as video_file_device
+from omgrab.gpio import controller as gpio_contract
 from omgrab.hardware import ina219
 
 
@@ -128,7 +129,7 @@ def build_device(rig: rig_config.RigConfig, clock: clock_mod.DeviceClock) -> Any
     )
 
 
-def build_gpio(rig: rig_config.RigConfig, gpiod_module: Any = None) -> gpio.GPIOController:
+def build_gpio(rig: rig_config.RigConfig, gpiod_module: Any = None) -> gpio_contract.GPIOController:
     """The GPIO controller ``rig.gpio`` describes (``gpiod_module``: a twin in tests)."""
     section = rig.gpio
     trigger = section.trigger_file or None
@@ -143,7 +144,7 @@ def build_gpio(rig: rig_config.RigConfig, gpiod_module: Any = None) -> gpio.GPIO
         button=section.button,
         button_active_low=section.button_active_low,
     )
-    controller: gpio.GPIOController = gpio.GpiodController(pins, gpiod_module=gpiod_module)
+    controller: gpio_contract.GPIOController = gpio.GpiodController(pins, gpiod_module=gpiod_module)
     return gpio.RemoteButton(controller, trigger) if trigger else controller
 
 

@@ -8,12 +8,18 @@ from typing import Protocol, runtime_checkable
 
 
 class LEDState(enum.Enum):
-    """What an LED shows. Blinking is driven by the controller's own timer thread."""
+    """What an LED shows. Blinking is driven by the controller's own timer thread.
+
+    The member names and values are omgrab 0.1.2's (``SLOW_BLINK = 'slow_blink'``, ...);
+    ``BLINK_SLOW`` and ``BLINK_FAST`` are aliases of the same members.
+    """
 
     OFF = "off"
     ON = "on"
-    BLINK_SLOW = "blink_slow"  # 1 Hz
-    BLINK_FAST = "blink_fast"  # 4 Hz
+    SLOW_BLINK = "slow_blink"  # 1 Hz
+    FAST_BLINK = "fast_blink"  # 4 Hz
+    BLINK_SLOW = "slow_blink"  # alias of SLOW_BLINK
+    BLINK_FAST = "fast_blink"  # alias of FAST_BLINK
 
 
 class LED(enum.Enum):

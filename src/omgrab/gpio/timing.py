@@ -104,3 +104,18 @@ def next_buzzer_change(pattern: Sequence[float], since: float, now: float) -> fl
 def pattern_end(pattern: Sequence[float], since: float) -> float:
     """Return the time at which ``pattern`` started at ``since`` is over."""
     return since + math.fsum(pattern)
+
+
+def beep_pattern(duration: float, count: int, gap: float) -> tuple[float, ...]:
+    """Return the buzzer pattern of ``count`` beeps of ``duration`` seconds, ``gap`` apart.
+
+    This is how omgrab 0.1.2's ``buzzer_beep(duration, count)`` sounds here.
+
+    Raises:
+        ValueError: If ``duration`` or ``gap`` is negative or not finite, or ``count`` is not an
+            integer >= 0.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"beep count={count!r}: expected an integer >= 0")
+    pattern = validate_pattern([duration, gap] * count)
+    return pattern[:-1]

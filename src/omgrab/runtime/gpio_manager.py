@@ -8,6 +8,12 @@
 * long press (held for ``long_press_threshold_s``, fired while still held): WiFi setup through the
   :class:`~omgrab.runtime.wifi_connect.WifiManager`; a press during setup cancels it.
 
+The loop also drives what omgrab 0.1.2's loop drove: a state machine with only 0.1.2's interface
+(``get_current_state``, ``handle_button_press``, ``handle_double_press``, ``enter_wifi_setup``,
+``exit_wifi_setup``) and a controller with only 0.1.2's API (``read_button``, ``buzzer_beep``).
+With such a state machine the loop beeps as 0.1.2's did (three 0.3 s beeps entering WiFi setup,
+two 0.1 s beeps cancelling it). A long press without a WiFi manager is ignored (0.1.2).
+
 The loop runs until the state machine reaches SHUTDOWN or ``stop_event`` is set. Time is read
 from an injectable clock so gestures can be tested without real waiting.
 
@@ -27,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omgrab import loop_health
 from omgrab.gpio import controller as gpio_controller
@@ -99,15 +105,16 @@ def button_monitor_loop(
     stop = stop_event if stop_event is not None else threading.Event()
     wait: Callable[[float], object] = sleep if sleep is not None else stop.wait
     detector = _GestureDetector(cfg)
+    machine = _machine(state_machine_obj, gpio_controller)
+    read_button = _button_reader(gpio_controller)
 
     def wifi_done(success: bool) -> None:
-        state_machine_obj.finish_wifi_setup(success)
+        machine.finish_wifi_setup(success)
         _call(on_wifi_setup_complete, success)
 
     def start_wifi() -> None:
         if wifi_manager is None:
-            logger.info("long press: no WiFi manager configured")
-            state_machine_obj.finish_wifi_setup(False)
+            machine.finish_wifi_setup(False)
             return
         try:
             started = wifi_manager.start_wifi_connect(force_mode=True, callback=wifi_done)
@@ -117,7 +124,7 @@ def button_monitor_loop(
         if started:
             _call(on_wifi_hotspot_started)
         else:
-            state_machine_obj.finish_wifi_setup(False)
+            machine.finish_wifi_setup(False)
 
     def cancel_wifi() -> None:
         if wifi_manager is not None:
@@ -125,35 +132,37 @@ def button_monitor_loop(
                 wifi_manager.stop_wifi_connect()
             except Exception:
                 logger.exception("stopping WiFi setup failed")
-        state_machine_obj.finish_wifi_setup(False)
+        machine.cancel_wifi_setup()
 
     health = loop_health.default()
 
     def poll() -> bool:
         """One poll of the button; False when the loop should end."""
-        state_machine_obj.sync()
-        if state_machine_obj.state is WorkflowState.SHUTDOWN:
+        machine.sync()
+        if machine.state() is WorkflowState.SHUTDOWN:
             return False
         try:
-            pressed = bool(gpio_controller.is_button_pressed())
+            pressed = bool(read_button())
         except Exception:
             logger.exception("reading the button failed")
             pressed = False
         now = monotonic()
-        in_idle = state_machine_obj.state is WorkflowState.IDLE
+        in_idle = machine.state() is WorkflowState.IDLE
         for gesture in detector.update(pressed, now, double_allowed=in_idle):
             if gesture == "down":
                 _call(on_button_press)
             elif gesture == "long":
-                if state_machine_obj.handle_long_press():
+                if wifi_manager is None:
+                    logger.info("long press ignored: no WiFi manager configured")
+                elif machine.handle_long_press():
                     start_wifi()
             elif gesture == "double":
-                state_machine_obj.handle_double_press()
+                machine.handle_double_press()
             elif gesture == "short":
-                if state_machine_obj.state is WorkflowState.WIFI_SETUP:
+                if machine.state() is WorkflowState.WIFI_SETUP:
                     cancel_wifi()
                 else:
-                    state_machine_obj.handle_short_press()
+                    machine.handle_short_press()
         return True
 
     while not stop.is_set():
@@ -166,6 +175,79 @@ def button_monitor_loop(
             if count & (count - 1) == 0:
                 logger.exception("button loop error #%d; the loop goes on", count)
         wait(cfg.check_interval_s)
+
+
+class _OwnMachine:
+    """The loop's view of this package's :class:`~omgrab.workflows.state_machine.StateMachine`."""
+
+    def __init__(self, machine: state_machine_mod.StateMachine) -> None:
+        self._m = machine
+        self.sync = machine.sync
+        self.handle_short_press = machine.handle_short_press
+        self.handle_double_press = machine.handle_double_press
+        self.handle_long_press = machine.handle_long_press
+        self.finish_wifi_setup = machine.finish_wifi_setup
+
+    def state(self) -> WorkflowState:
+        return self._m.state
+
+    def cancel_wifi_setup(self) -> None:
+        self._m.finish_wifi_setup(False)
+
+
+class _V1Machine:
+    """The loop's view of a state machine with only omgrab 0.1.2's interface."""
+
+    def __init__(self, machine: Any, gpio: Any) -> None:
+        self._m = machine
+        self._beep = getattr(gpio, "buzzer_beep", None)
+
+    def sync(self) -> None:
+        """0.1.2's state machine has nothing to reconcile."""
+
+    def state(self) -> WorkflowState:
+        return WorkflowState(self._m.get_current_state())
+
+    def handle_short_press(self) -> None:
+        self._m.handle_button_press()
+
+    def handle_double_press(self) -> None:
+        self._m.handle_double_press()
+
+    def handle_long_press(self) -> bool:
+        if not self._m.enter_wifi_setup():
+            logger.warning("long press: the state machine refused WiFi setup")
+            return False
+        self._buzz(0.3, 3)
+        return True
+
+    def finish_wifi_setup(self, success: bool) -> None:
+        logger.info("WiFi setup finished (success=%s)", success)
+        self._m.exit_wifi_setup()
+
+    def cancel_wifi_setup(self) -> None:
+        self._m.exit_wifi_setup()
+        self._buzz(0.1, 2)
+
+    def _buzz(self, duration: float, count: int) -> None:
+        if self._beep is not None:
+            self._beep(duration=duration, count=count)
+
+
+def _machine(machine: Any, gpio: Any) -> _OwnMachine | _V1Machine:
+    """This package's state machine as is; one with only 0.1.2's methods through an adapter."""
+    if hasattr(machine, "sync") and hasattr(machine, "handle_short_press"):
+        return _OwnMachine(machine)
+    return _V1Machine(machine, gpio)
+
+
+def _button_reader(gpio: Any) -> Callable[[], bool]:
+    """``is_button_pressed`` (this package's contract) or ``read_button`` (0.1.2's API)."""
+    reader = getattr(gpio, "is_button_pressed", None)
+    if reader is None:
+        reader = gpio.read_button
+    result: Callable[[], bool] = reader
+    return result
 
 
 class _GestureDetector:
