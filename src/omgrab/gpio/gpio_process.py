@@ -14,7 +14,8 @@ Architecture::
   network LED this package drives is put on ``PIN_NETWORK_LED``), or the software twin
   :class:`~omgrab.gpio.SimulatedGPIOController` where there is no such chip (``backend``
   ``auto``, the default) or when asked (``OMGRAB_GPIO_BACKEND=simulated``). Either way the
-  remote trigger file ``BUTTON_TRIGGER_FILE`` presses the button, as in 0.1.2.
+  remote trigger file ``BUTTON_TRIGGER_FILE`` (``OMGRAB_GPIO_TRIGGER_FILE`` overrides it)
+  presses the button, as in 0.1.2, if its directory exists.
 * Blinking and beeping run on the controller's own timer thread, so a busy parent never
   disturbs them; the command loop only forwards commands. Blink rates are this package's
   (``SLOW_BLINK_INTERVAL`` / ``FAST_BLINK_INTERVAL`` seconds on, then as long off).
@@ -104,6 +105,7 @@ BUTTON_TRIGGER_FILE = pathlib.Path("/button-trigger/press")
 
 READ_TIMEOUT_S = 1.0
 BACKEND_ENV = "OMGRAB_GPIO_BACKEND"
+TRIGGER_ENV = "OMGRAB_GPIO_TRIGGER_FILE"
 BACKENDS = ("auto", "gpiod", "simulated")
 
 _STATUS = "status"  # a request beyond 0.1.2's commands: the process's state, for inspection
@@ -133,8 +135,16 @@ class ProcessOptions:
 
     @classmethod
     def from_env(cls) -> ProcessOptions:
-        """Options from ``OMGRAB_GPIO_BACKEND`` and the module constants."""
-        return cls(backend=os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto")
+        """Options from ``OMGRAB_GPIO_BACKEND`` and ``OMGRAB_GPIO_TRIGGER_FILE``.
+
+        The trigger file defaults to ``BUTTON_TRIGGER_FILE``; an empty value turns remote
+        presses off.
+        """
+        trigger = os.environ.get(TRIGGER_ENV, str(BUTTON_TRIGGER_FILE))
+        return cls(
+            backend=os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto",
+            trigger_path=trigger or None,
+        )
 
 
 def _open_controller(options: ProcessOptions) -> tuple[controller.GPIOController, str]:
@@ -172,7 +182,6 @@ class _CommandHandler:
     def __init__(self, ctrl: controller.GPIOController, backend: str) -> None:
         self.ctrl = ctrl
         self.backend = backend
-        self.leds = {"red": LEDPattern.OFF.value, "green": LEDPattern.OFF.value}
         self.buzzer_on = False
         self.volume = DEFAULT_BUZZER_VOLUME
         self.tone = float(BUZZER_PWM_FREQ)
@@ -197,7 +206,6 @@ class _CommandHandler:
             red, green = (controller.LEDState(LEDPattern(v).value) for v in args)
             self.ctrl.set_led(controller.LED.RECORDING, red)
             self.ctrl.set_led(controller.LED.STATUS, green)
-            self.leds = {"red": red.value, "green": green.value}
         elif cmd is GPIOCommand.SET_BUZZER:
             self.buzzer_on = bool(args) and self.volume > 0
             self.ctrl.buzz((CONTINUOUS_BUZZ_S,) if self.buzzer_on else ())
@@ -224,7 +232,10 @@ class _CommandHandler:
         return {
             "backend": self.backend,
             "pid": os.getpid(),
-            "leds": dict(self.leds),
+            "leds": {
+                "red": self.ctrl.get_led(controller.LED.RECORDING).value,
+                "green": self.ctrl.get_led(controller.LED.STATUS).value,
+            },
             "buzzer_on": self.buzzer_on,
             "volume": self.volume,
             "tone": self.tone,

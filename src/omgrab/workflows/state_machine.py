@@ -107,6 +107,7 @@ class StateMachine:
         self._state = WorkflowState.BOOT
         self._lock = threading.Lock()
         self._network_level = 0
+        self._network_status: Any = None  # the last snapshot's status, as reported
         self._alerts = 0
         self._ignored_presses = 0
         self._alert_pending_callback = False
@@ -114,9 +115,9 @@ class StateMachine:
         self._recording_id: str | None = None  # the recording this machine started
         self._started = False  # a recorder without is_recording: started by this machine
         self._show_alert: Callable[[str], None] | None = None
-        self._preview_available: Callable[[], bool] | None = None
-        self._preview_start: Callable[[], None] | None = None
-        self._preview_stop: Callable[[], None] | None = None
+        self._is_preview_available: Callable[[], bool] | None = None
+        self._start_preview_callback: Callable[[], None] | None = None
+        self._stop_preview_callback: Callable[[], None] | None = None
         self._indicators.show_state(self._state)
         if not stay_in_boot:
             self.boot_complete()
@@ -172,9 +173,9 @@ class StateMachine:
             start: Starts the preview; if it raises, the machine stays IDLE and alerts.
             stop: Stops it (leaving the preview or shutting down); errors are logged.
         """
-        self._preview_available = is_available
-        self._preview_start = start
-        self._preview_stop = stop
+        self._is_preview_available = is_available
+        self._start_preview_callback = start
+        self._stop_preview_callback = stop
 
     def cleanup(self) -> None:
         """Release the GPIO controller (its ``cleanup``, or ``close``)."""
@@ -281,6 +282,7 @@ class StateMachine:
         level = {"offline": 0, "network_only": 1, "online": 2}.get(name, 0)
         with self._lock:
             self._network_level = level
+            self._network_status = status
             if self._state is not WorkflowState.WIFI_SETUP:
                 self._indicators.show_network(level)
         logger.info("network is now %s", name)
@@ -414,14 +416,14 @@ class StateMachine:
         if self._state is not WorkflowState.IDLE:
             logger.info("double press ignored in state %s", self._state.value)
             return
-        if self._preview_start is None:
+        if self._start_preview_callback is None:
             logger.info("double press ignored: no preview callbacks set")
             return
-        if self._preview_available is not None and not self._preview_available():
+        if self._is_preview_available is not None and not self._is_preview_available():
             logger.info("double press ignored: preview not available")
             return
         try:
-            self._preview_start()
+            self._start_preview_callback()
         except Exception as exc:
             logger.exception("starting the preview failed")
             self._alert(f"preview did not start: {type(exc).__name__}: {exc}", CHECK_CAMERA)
@@ -430,10 +432,10 @@ class StateMachine:
         self._indicators.beep(indicators_mod.BEEP_PREVIEW)
 
     def _stop_preview(self) -> None:
-        if self._preview_stop is None:
+        if self._stop_preview_callback is None:
             return
         try:
-            self._preview_stop()
+            self._stop_preview_callback()
         except Exception:
             logger.exception("stopping the preview failed")
 
