@@ -299,3 +299,22 @@ class _Clock:
 
     def monotonic(self) -> float:
         return self._cell[0]
+
+
+def test_gpiod_backend_without_a_chip_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``OMGRAB_GPIO_BACKEND=gpiod`` never falls back to the twin: the process exits, logged."""
+    assert not os.path.exists(gpio_process.CHIP_PATH)
+    monkeypatch.setenv(gpio_process.BACKEND_ENV, "gpiod")
+    ctrl = gpio.GPIOController()
+    process = ctrl._process_controller._process
+    process.join(30)
+    try:
+        assert process.exitcode not in (None, 0)
+        ctrl.set_led_states(LEDState.ON, LEDState.OFF)
+        assert ctrl.read_button() is False
+    finally:
+        ctrl.cleanup()
+    exited = [r for r in caplog.records if "exited (code" in r.message]
+    assert len(exited) == 1  # logged once, not per call

@@ -34,8 +34,8 @@ Error policy: the parent validates every argument and raises ``ValueError``/``Ty
 naming the bad one, so nothing malformed reaches the process. An exception while handling a
 command in the process is logged, counted and reported by :meth:`GPIOControllerProcess.status`
 (``errors``, ``last_error``); the loop goes on. A backend that cannot be opened in ``gpiod``
-mode ends the process with the error logged; the parent logs it on the next call
-(``read_button`` answers False).
+mode ends the process with the error logged; a process that is gone is logged (once, with its
+exit code) by the parent's next call, and ``read_button`` then answers False.
 """
 
 from __future__ import annotations
@@ -401,6 +401,7 @@ class GPIOControllerProcess:
             self._process.join(timeout=2.0)
 
     def _send(self, cmd: Any, args: Any) -> None:
+        self._check_alive()
         self._command_queue.put((cmd, args))
 
     def _check_alive(self) -> None:

@@ -25,40 +25,21 @@ releases it now)::
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
-from omgrab.gpio import button_script, controller, gpio, gpio_process, remote, simulated, timing
+from omgrab.gpio import controller, gpio, gpio_process, simulated, timing
 
 
 class FakeGPIOController(simulated.SimulatedGPIOController, gpio.GPIOController):
     """The simulated GPIO controller plus helpers for assertions and 0.1.2's fake API.
 
-    Args:
-        clock: Monotonic clock (``time.monotonic`` if None).
-        trigger_path: Optional remote-press trigger file.
-        timings: Durations of synthesised presses.
-        trigger_poll_interval_s: Minimum time between two looks at the trigger file.
-        history_limit: How many entries each history keeps.
+    Takes :class:`~omgrab.gpio.simulated.SimulatedGPIOController`'s arguments (all optional:
+    ``FakeGPIOController()`` is 0.1.2's no-argument fake).
     """
 
-    def __init__(
-        self,
-        clock: remote.MonotonicClock | None = None,
-        *,
-        trigger_path: str | os.PathLike[str] | None = None,
-        timings: button_script.PressTimings | None = None,
-        trigger_poll_interval_s: float = 0.1,
-        history_limit: int = 10_000,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Only the twin: 0.1.2's GPIOController.__init__ would start a GPIO process.
-        simulated.SimulatedGPIOController.__init__(
-            self,
-            clock,
-            trigger_path=trigger_path,
-            timings=timings,
-            trigger_poll_interval_s=trigger_poll_interval_s,
-            history_limit=history_limit,
-        )
+        simulated.SimulatedGPIOController.__init__(self, *args, **kwargs)
         self.led_calls: list[tuple[str, str]] = []  # (red value, green value)
         self.buzzer_states: list[bool] = []
         self.buzzer_beeps: list[tuple[float, int]] = []  # (duration, count)
