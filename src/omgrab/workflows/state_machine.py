@@ -9,7 +9,8 @@ BOOT               boot_complete    IDLE
 IDLE               short press      RECORDING (stays IDLE with an alert if the
                                     recorder refuses)
 RECORDING          short press      IDLE (recording stopped, merged in background)
-IDLE               double press     CAMERA_PREVIEW
+IDLE               double press     CAMERA_PREVIEW (preview callbacks set and
+                                    available; see below)
 CAMERA_PREVIEW     short press      IDLE
 IDLE / PREVIEW     long press       WIFI_SETUP
 WIFI_SETUP         short press      IDLE (setup cancelled)
