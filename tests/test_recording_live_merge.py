@@ -491,3 +491,41 @@ def test_the_chunk_being_written_is_appended_as_it_grows(
     assert [p[0] for p in packets[2]] == expected
     assert result.cleaned_up and not writer.directory.exists()
     mkvmerge_ok(result.output_path)
+
+
+def test_a_live_merge_failing_while_recording_is_reported_once_and_the_stop_finishes_it(
+    rig_dir, monkeypatch
+) -> None:
+    from omgrab import recorder_events
+    from tests import runtime_rig
+
+    real_flush = live_merge.LiveMerge._flush
+    calls = []
+
+    def flaky_flush(self) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the second append hits a full card
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        real_flush(self)
+
+    monkeypatch.setattr(live_merge.LiveMerge, "_flush", flaky_flush)
+    manager, _device = runtime_rig.make_manager(rig_dir, chunk_length_s=0.3)
+    events: list[recorder_events.RecorderEvent] = []
+    manager.set_on_recording_error(events.append)
+    assert manager.start_recording()
+    recording_id = manager.active_recording_id
+    wait_until(lambda: len(calls) >= 2, "two appends")
+    wait_until(lambda: events, "the failure reported", timeout=30)
+    assert manager.is_recording  # the recording goes on
+    runtime_rig.wait_for_frames(manager, 40)
+    monkeypatch.setattr(live_merge.LiveMerge, "_flush", real_flush)
+    manager.stop_recording()
+    manager.shutdown()
+    assert [e.kind for e in events] == [recorder_events.EventKind.MERGE_FAILED]
+    assert "No space left" in events[0].message and events[0].recording_id == recording_id
+    merged = rig_dir / "out" / f"{recording_id}.mkv"
+    doc = manifest.read_manifest(manifest.manifest_path_for(merged))
+    assert doc.streams["rgb"].frames_written >= 40
+    assert not (rig_dir / "spool" / recording_id).exists()
+    assert not list((rig_dir / "out").glob("*.partial"))
+    mkvmerge_ok(merged)

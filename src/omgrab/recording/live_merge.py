@@ -246,6 +246,7 @@ class LiveMerge:
         self._done = threading.Event()
         self.result: merge.MergeResult | None = None
         self.error: BaseException | None = None
+        self.reported = False  # the owner has reported ``error`` (it does so once)
         self.appended_batches = 0
         self.idle = False  # waiting for the writer to write more (all else is appended)
         self.looks = 0  # how many times it found nothing more to read (then flushed, waited)
@@ -358,7 +359,13 @@ class LiveMerge:
     def wait_for_data(self) -> None:
         """Nothing more to read now: append what was muxed (at most every flush interval), wait."""
         if time.monotonic() - self._last_flush >= self._flush_interval_s:
-            self._flush()
+            try:
+                self._flush()
+            except Exception as exc:
+                # called from inside a chunk's read: an error here must not pass for a read
+                # error of that chunk (which would end the chunk early), so it is re-raised
+                # as what it is, a failed append
+                raise LiveMergeError(f"append failed: {type(exc).__name__}: {exc}") from exc
         self.looks += 1
         with self._cond:
             if self._cancelled:

@@ -983,6 +983,25 @@ class RecordingManager:
                 logger.exception("health check of %s failed", session.recording_id)
                 self._health.record_error(HEALTH_LOOP, exc)
 
+    def _check_live_merge(self, recording_id: str) -> None:
+        """Report, once, an incremental merge that failed while recording.
+
+        The recording goes on: its chunks stay in the spool (none is deleted unless verified in
+        the growing file) and the stop finishes the merge from the last durable state.
+        """
+        with self._lock:
+            live = self._live.get(recording_id)
+        if live is None or live.error is None or live.reported:
+            return
+        live.reported = True
+        error = live.error
+        message = f"incremental merge of {recording_id} failed: {type(error).__name__}: {error}"
+        self._health.record_error(MERGE_LOOP, error)
+        with self._lock:
+            self._note_error_locked(recording_id, message)
+            self._publish_locked()
+        self._report(recorder_events.EventKind.MERGE_FAILED, recording_id, message, False)
+
     def _check_health(
         self, session: recording_session.RecordingSession, stop: threading.Event
     ) -> bool:
@@ -1004,6 +1023,7 @@ class RecordingManager:
         ]
         if stop.is_set():
             return True  # a stop is already under way: report nothing about a finished check
+        self._check_live_merge(recording_id)
         if problems:
             message = "; ".join(problems)
             with self._lock:
