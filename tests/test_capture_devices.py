@@ -6,6 +6,7 @@ import itertools
 import subprocess
 import sys
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from omgrab import cameras, devices, sensors
+from omgrab.devices import base as device_base
 from omgrab.devices import usb
 from omgrab.testing import fake_device
 from tests import fixtures_capture
@@ -224,3 +226,42 @@ def test_fake_device_exported_from_testing() -> None:
     import omgrab.testing
 
     assert omgrab.testing.FakeCaptureDevice is fake_device.FakeCaptureDevice
+
+
+class _PolledDevice(device_base.StreamDevice[cameras.Camera, sensors.Sensor]):
+    """The least a backend adds to ``StreamDevice``: ready after ``ready_after`` polls."""
+
+    def __init__(self, ready_after: int | None) -> None:
+        super().__init__("polled", {"rgb": cameras.SyntheticCamera(SMALL, pace=False)})
+        self.ready_after = ready_after
+        self.polls = 0
+
+    device_type = devices.DeviceType.SIMULATED
+    connected = True
+
+    @property
+    def ready(self) -> bool:
+        self.polls += 1
+        return self._streams_open and self.ready_after is not None and self.polls > self.ready_after
+
+    def preview(self) -> cameras.Frame | None:
+        return None
+
+
+def test_stream_device_base_gives_label_lifecycle_and_polling_wait() -> None:
+    device = _PolledDevice(ready_after=3)
+    assert isinstance(device, devices.CaptureDevice)
+    assert device.label == "polled" and device.stream_names == ["rgb"]
+    assert not device.wait_until_ready(0.0)  # closed: one poll, no wait
+    device.polls = 0
+    with device:
+        assert device.cameras["rgb"].is_open
+        assert device.wait_until_ready(30.0)  # polls until ready turns True
+        assert device.polls == 4
+        device.open()  # idempotent
+    assert not device.cameras["rgb"].is_open
+    never = _PolledDevice(ready_after=None)
+    with never:
+        start = time.monotonic()
+        assert not never.wait_until_ready(0.05)
+        assert time.monotonic() - start >= 0.05  # kept polling until the timeout

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import abc
 import enum
 import threading
+import time
 import types
+from collections.abc import Mapping
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from omgrab import lifecycle
@@ -81,16 +84,69 @@ StreamT = TypeVar("StreamT")
 
 
 class StreamDevice(lifecycle.OpenCloseContext, Generic[CameraT, SensorT]):
-    """Plumbing every capture device shares; subclasses set ``_cameras`` and ``_sensors``.
+    """Plumbing every capture device shares: label, streams, open state and their lock.
 
-    Provides the ``cameras``/``sensors`` views, opening and closing all streams (rolling back
-    on a failed open), and the context manager around the subclass's ``open``/``close``.
+    Provides the ``label``/``cameras``/``sensors`` views, opening and closing all streams
+    (rolling back on a failed open) once under ``_lock``, a polling ``wait_until_ready`` and the
+    context manager. A backend adds what differs: ``device_type``, ``connected``, ``ready``,
+    ``preview`` and, when opening is more than opening the streams, its own ``open``/``close``.
+
+    Args:
+        label: Device label.
+        cameras: Cameras by stream name (a backend whose streams need ``self`` fills
+            ``_cameras`` after calling this).
+        sensors: Sensors by stream name.
     """
 
     _cameras: dict[str, CameraT]
     _sensors: dict[str, SensorT]
     _lock: threading.Lock
     _open: bool
+
+    def __init__(
+        self,
+        label: str,
+        cameras: Mapping[str, CameraT] | None = None,
+        sensors: Mapping[str, SensorT] | None = None,
+    ) -> None:
+        self._label = label
+        self._cameras = dict(cameras or {})
+        self._sensors = dict(sensors or {})
+        self._lock = threading.Lock()
+        self._open = False  # guarded by _lock
+
+    @property
+    def label(self) -> str:
+        """Device label."""
+        return self._label
+
+    @property
+    def _streams_open(self) -> bool:
+        """True between ``open()`` and ``close()`` of the default (stream-only) lifecycle."""
+        with self._lock:
+            return self._open
+
+    def open(self) -> None:
+        """Open every stream (idempotent); on failure close the ones opened and re-raise."""
+        self._open_once()
+
+    def close(self) -> None:
+        """Close every stream (idempotent)."""
+        self._close_once()
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Poll ``ready`` every 10 ms for up to ``timeout`` seconds (real time); return it."""
+        end = time.monotonic() + timeout
+        while not self.ready:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
+        return True
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """True once opened and delivering data."""
 
     @property
     def cameras(self) -> dict[str, camera_base.Camera]:

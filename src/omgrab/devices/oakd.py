@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 import types
 from collections.abc import Callable
@@ -205,14 +204,13 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
         dai_module: Any = None,
     ) -> None:
         self._dai = dai_module if dai_module is not None else import_depthai()
-        self._label = label
+        super().__init__(label or "")  # empty: named after the device id
         self._clock = clock if clock is not None else clock_mod.default_clock()
         self._rgb = rgb
         self._depth = depth
         self._imu_rate = imu_rate_hz
         self._device_id = device_id
         self._queue_size = queue_size
-        self._lock = threading.Lock()
         self._device: Any = None
         self._pipeline: Any = None
         self._delivered: set[str] = set()
@@ -226,7 +224,7 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
     @property
     def label(self) -> str:
         """Device label."""
-        if self._label is not None:
+        if self._label:
             return self._label
         return f"oakd-{self._device_id}" if self._device_id else "oakd"
 
@@ -266,19 +264,6 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
             if not wanted <= self._delivered:
                 return False
         return self.connected
-
-    def wait_until_ready(self, timeout: float) -> bool:
-        """Poll ``ready`` for up to ``timeout`` seconds; return it.
-
-        Nothing reads the streams here, so call it while the streams are being consumed, or
-        rely on ``connected`` for a device that was just opened.
-        """
-        end = time.monotonic() + timeout
-        while not self.ready:
-            if time.monotonic() >= end:
-                return False
-            time.sleep(0.01)
-        return True
 
     def preview(self) -> camera_base.Frame | None:
         """Return the last RGB frame read, or None."""

@@ -250,20 +250,16 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
         seed: int = 0,
         ready_delay_s: float = 0.0,
     ) -> None:
-        self._label = label
+        super().__init__(label)  # the streams below need ``self``
         self._clock = clock if clock is not None else clock_mod.default_clock()
         self._manual = isinstance(self._clock.source, clock_mod.ManualTimeSource)
         self._ready_delay = ready_delay_s
-        self._cameras: dict[str, camera_base.Camera] = {
-            "rgb": SimulatedCamera(
-                self,
-                "rgb",
-                synthetic.SyntheticCamera(
-                    rgb, mode="rgb", clock=self._clock, pace=False, seed=seed
-                ),
-                pace=pace,
-            )
-        }
+        self._cameras["rgb"] = SimulatedCamera(
+            self,
+            "rgb",
+            synthetic.SyntheticCamera(rgb, mode="rgb", clock=self._clock, pace=False, seed=seed),
+            pace=pace,
+        )
         if depth is not None:
             self._cameras["depth"] = SimulatedCamera(
                 self,
@@ -273,7 +269,6 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
                 ),
                 pace=pace,
             )
-        self._sensors: dict[str, sensor_base.Sensor] = {}
         if imu_rate_hz is not None:
             self._sensors["imu"] = SimulatedImuSensor(
                 self,
@@ -297,11 +292,6 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
             self.schedule_faults(faults)
 
     # -- CaptureDevice protocol -------------------------------------------------------------
-
-    @property
-    def label(self) -> str:
-        """Device label."""
-        return self._label
 
     @property
     def device_type(self) -> base.DeviceType:

@@ -10,7 +10,6 @@ preview is the last frame delivered.
 from __future__ import annotations
 
 import pathlib
-import threading
 
 from omgrab import clock as clock_mod
 from omgrab.cameras import base as camera_base
@@ -54,17 +53,8 @@ class VideoFileCaptureDevice(base.StreamDevice[_ReplayCamera, sensor_base.Sensor
         config: camera_base.CameraConfig,
         clock: clock_mod.DeviceClock | None = None,
     ) -> None:
-        self._label = label
         clock = clock if clock is not None else clock_mod.default_clock()
-        self._cameras = {"rgb": _ReplayCamera(pathlib.Path(path), config, clock)}
-        self._sensors = {}
-        self._lock = threading.Lock()
-        self._open = False
-
-    @property
-    def label(self) -> str:
-        """Device label."""
-        return self._label
+        super().__init__(label, {"rgb": _ReplayCamera(pathlib.Path(path), config, clock)})
 
     @property
     def device_type(self) -> base.DeviceType:
@@ -75,16 +65,12 @@ class VideoFileCaptureDevice(base.StreamDevice[_ReplayCamera, sensor_base.Sensor
     def connected(self) -> bool:
         """True while the file exists (closed) or replays (open)."""
         camera = self._cameras["rgb"]
-        with self._lock:
-            is_open = self._open
-        return (not camera.finished) if is_open else camera.path.exists()
+        return (not camera.finished) if self._streams_open else camera.path.exists()
 
     @property
     def ready(self) -> bool:
         """True when open and a frame was delivered."""
-        with self._lock:
-            is_open = self._open
-        return is_open and self._cameras["rgb"].frames_delivered > 0
+        return self._streams_open and self._cameras["rgb"].frames_delivered > 0
 
     def wait_until_ready(self, timeout: float) -> bool:
         """Return ``connected``: frames flow as soon as the recorder reads them."""
@@ -93,11 +79,3 @@ class VideoFileCaptureDevice(base.StreamDevice[_ReplayCamera, sensor_base.Sensor
     def preview(self) -> camera_base.Frame | None:
         """The last frame delivered, or None."""
         return self._cameras["rgb"].latest
-
-    def open(self) -> None:
-        """Open the file (idempotent)."""
-        self._open_once()
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        self._close_once()
