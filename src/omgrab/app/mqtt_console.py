@@ -27,10 +27,12 @@ thread), publishes the status from the console's status snapshot and derives the
 snapshot changes.
 
 Lifecycle: :meth:`MqttConsole.start` connects asynchronously (paho reconnects by itself with
-back-off); :meth:`MqttConsole.stop` publishes ``offline``, disconnects and joins the thread.
+back-off); :meth:`MqttConsole.stop` publishes ``offline``, disconnects and joins the thread
+(:class:`~omgrab.background_thread.BackgroundLoop`, at most 10 s, outcome logged).
 
 Errors: publish failures and command failures are counted (``publish_failures``,
-``command_errors``) and logged; the thread keeps running.
+``command_errors``) and logged; a failed round of the thread also counts in ``command_errors``
+and under ``mqtt-console`` in :mod:`~omgrab.loop_health`; the thread keeps running.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 
+from omgrab import background_thread
 from omgrab.app import dashboard
 from omgrab.app.web import snapshot as snapshot_mod
 
@@ -126,9 +129,10 @@ class MqttConsole:
             console.snapshot if console is not None else snapshot_mod.StatusSnapshot(app)
         )
         self._commands: queue.Queue[str] = queue.Queue(_QUEUE)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._period = min(options.status_period_s, 0.5)
+        self._loop = background_thread.BackgroundLoop(
+            "mqtt-console", self._step, first_wait_s=self._period, retry_s=self._period
+        )
         self._connected = threading.Event()
         self._last_recording: str | None = None
         self._merged_seen = 0
@@ -137,7 +141,7 @@ class MqttConsole:
         self.published = 0
         self.publish_failures = 0
         self.commands_run = 0
-        self.command_errors = 0
+        self._command_failures = 0
         self.events: list[dict[str, Any]] = []
         self._client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=options.client_id
@@ -156,6 +160,11 @@ class MqttConsole:
         self._client.on_message = self._on_message
 
     @property
+    def command_errors(self) -> int:
+        """Commands that raised plus rounds of the console thread that failed."""
+        return self._command_failures + self._loop.errors
+
+    @property
     def connected(self) -> bool:
         """True while connected to the broker."""
         return self._connected.is_set()
@@ -171,15 +180,11 @@ class MqttConsole:
         self._merged_seen = len(self._app.completed)
         self._client.connect_async(self.options.host, self.options.port, self.options.keepalive)
         self._client.loop_start()
-        self._thread = threading.Thread(target=self._run, name="mqtt-console", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Publish ``offline``, disconnect, join."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._loop.stop(10.0)
         if self._connected.is_set():
             info = self._client.publish(self.topics["availability"], "offline", qos=1, retain=True)
             try:
@@ -200,11 +205,11 @@ class MqttConsole:
         self._connected.set()
         client.subscribe(self.topics["command"], qos=1)
         client.publish(self.topics["availability"], "online", qos=1, retain=True)
-        self._wake.set()  # publish the status right away
+        self._loop.wake()  # publish the status right away
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        if not self._stop.is_set():
+        if not self._loop.stopping:
             logger.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -222,20 +227,14 @@ class MqttConsole:
         except queue.Full:
             self._result(text, False, None, "busy: too many commands waiting")
             return
-        self._wake.set()
+        self._loop.wake()
 
     # -- mqtt-console thread -------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(min(self.options.status_period_s, 0.5))
-            self._wake.clear()
-            try:
-                self._run_commands()
-                self._publish_changes()
-            except Exception:
-                self.command_errors += 1
-                logger.exception("MQTT console iteration failed")
+    def _step(self) -> float:
+        self._run_commands()
+        self._publish_changes()
+        return self._period
 
     def _run_commands(self) -> None:
         while True:
@@ -246,7 +245,7 @@ class MqttConsole:
             try:
                 ok, state = dashboard.command(self._app, action)
             except Exception as exc:
-                self.command_errors += 1
+                self._command_failures += 1
                 logger.exception("MQTT command %s failed", action)
                 self._result(action, False, None, f"{type(exc).__name__}: {exc}")
                 continue

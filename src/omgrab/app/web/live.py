@@ -18,15 +18,19 @@ reported by the recorder's health check).
 
 Bounds: one JPEG per stream; viewers wait on an ``asyncio.Event`` per frame.
 
-Errors: encoding or device errors are logged and counted in ``errors``; the thread keeps
-running; a stream with no frame yet answers 503 to single-image requests.
+Lifecycle: :meth:`LiveView.start` starts the thread
+(:class:`~omgrab.background_thread.BackgroundLoop`); :meth:`LiveView.stop` joins it (at most
+10 s, outcome logged) and releases the device lease.
+
+Errors: encoding or device errors are logged and counted in ``errors`` (and under
+``console-live`` in :mod:`~omgrab.loop_health`); the thread keeps running; a stream with no
+frame yet answers 503 to single-image requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
@@ -35,7 +39,7 @@ import cv2
 import numpy as np
 from starlette import requests, responses, routing
 
-from omgrab import recorder_events
+from omgrab import background_thread, recorder_events
 
 if TYPE_CHECKING:
     from omgrab.app import device_app
@@ -89,45 +93,39 @@ class LiveView:
         self._frames: dict[str, tuple[int, bytes]] = {}
         self._viewers = 0
         self._last_viewer = 0.0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = background_thread.BackgroundLoop(
+            "console-live", self._step, retry_s=self._period
+        )
         self._leased = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_frame: asyncio.Event | None = None
-        self.errors = 0
         self.frames_published = 0
+
+    @property
+    def errors(self) -> int:
+        """Frames that failed (device or encoding errors) so far."""
+        return self._thread.errors
 
     # -- thread ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the live thread (it idles until someone watches)."""
-        self._thread = threading.Thread(target=self._run, name="console-live", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the thread and release the device lease."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._thread.stop(10.0)
         self._release(force=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self._viewers == 0:
-                if self._leased and time.monotonic() - self._last_viewer > self._linger_s:
-                    self._release(force=False)
-                self._wake.wait(0.5 if self._leased else None)
-                self._wake.clear()
-                continue
-            started = time.monotonic()
-            try:
-                self._publish_once()
-            except Exception:
-                self.errors += 1
-                logger.exception("live view frame failed")
-            self._stop.wait(max(0.0, self._period - (time.monotonic() - started)))
+    def _step(self) -> float | None:
+        """Publish one frame while watched; else end an expired lease and idle until woken."""
+        if self._viewers == 0:
+            if self._leased and time.monotonic() - self._last_viewer > self._linger_s:
+                self._release(force=False)
+            return 0.5 if self._leased else None
+        started = time.monotonic()
+        self._publish_once()
+        return max(0.0, self._period - (time.monotonic() - started))
 
     def _publish_once(self) -> None:
         # Duck-typed: a device that can be opened and closed (every omgrab device is a
@@ -185,10 +183,10 @@ class LiveView:
             self._loop = asyncio.get_running_loop()
             self._new_frame = asyncio.Event()
         self._viewers += 1
-        self._wake.set()
+        self._thread.wake()
         last = 0
         try:
-            while not self._stop.is_set():
+            while not self._thread.stopping:
                 assert self._new_frame is not None
                 event = self._new_frame
                 current = self._frames.get(stream)
@@ -206,7 +204,7 @@ class LiveView:
         finally:
             self._viewers -= 1
             self._last_viewer = time.monotonic()
-            self._wake.set()
+            self._thread.wake()
 
     def routes(self) -> list[routing.Route]:
         """``/api/live/{stream}.mjpg`` and ``/api/preview.jpg`` (one frame)."""

@@ -11,7 +11,8 @@ published document simply ages; its ``updated_at`` says when it was built.
 
 Bounds: one document (a few KB) plus the previous counters for rate computation.
 
-Lifecycle: :meth:`StatusSnapshot.start` / :meth:`StatusSnapshot.stop` (joins the thread).
+Lifecycle: :meth:`StatusSnapshot.start` / :meth:`StatusSnapshot.stop` (joins the thread, a
+:class:`~omgrab.background_thread.BackgroundLoop`, for at most 10 s and logs the outcome).
 
 Errors: an exception while building a document is logged and counted in ``errors`` (exposed in
 the document and in ``/metrics``); the previous document stays published and the thread keeps
@@ -23,13 +24,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from omgrab import background_thread
 from omgrab.runtime import recording_manager
 
 if TYPE_CHECKING:
@@ -69,9 +70,9 @@ class StatusSnapshot:
         self._listeners: list[Callable[[], None]] = []
         self._period_s = period_s
         self._wifi = wifi
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = background_thread.BackgroundLoop(
+            "console-snapshot", self._step, first_wait_s=period_s, retry_s=period_s
+        )
         self._latest = Snapshot(0, time.monotonic(), {"state": "starting"}, b'{"state":"starting"}')
         self._prev_frames: dict[str, tuple[float, int]] = {}
         self._prev_size: tuple[float, int] | None = None
@@ -99,26 +100,19 @@ class StatusSnapshot:
     def start(self) -> None:
         """Build the first document, then refresh on the thread."""
         self.refresh()
-        self._thread = threading.Thread(target=self._run, name="console-snapshot", daemon=True)
         self._thread.start()
 
     def refresh_soon(self) -> None:
         """Ask the thread for a refresh now (after a button press or command)."""
-        self._wake.set()
+        self._thread.wake()
 
     def stop(self) -> None:
         """Stop the thread."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._thread.stop(10.0)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._period_s)
-            self._wake.clear()
-            if not self._stop.is_set():
-                self.refresh()
+    def _step(self) -> float:
+        self.refresh()
+        return self._period_s
 
     def refresh(self) -> None:
         """Build and publish one document (errors counted, previous kept)."""
