@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import types
 
 import pytest
 
 from omgrab import background_thread, loop_health
+from omgrab.app.web import snapshot
 
 WAIT = 30.0  # generous bound for a busy machine; every wait below ends on an Event
 
@@ -119,3 +121,12 @@ def test_a_base_exception_ends_the_thread_visibly() -> None:
     assert loop.stop(WAIT)
     assert loop.failed and loop.errors == 1
     assert health.counts() == {"fatal": 1}
+
+
+def test_a_failing_console_status_snapshot_is_counted_in_loop_health() -> None:
+    before = loop_health.default().errors("console-snapshot")
+    status = snapshot.StatusSnapshot(types.SimpleNamespace())  # no recorder: building fails
+    status.refresh()
+    assert status.errors == 1 and status.last_error is not None
+    assert status.document() == {"state": "starting"}  # the previous document stays
+    assert loop_health.default().errors("console-snapshot") == before + 1

@@ -15,8 +15,8 @@ Lifecycle: :meth:`StatusSnapshot.start` / :meth:`StatusSnapshot.stop` (joins the
 :class:`~omgrab.background_thread.BackgroundLoop`, for at most 10 s and logs the outcome).
 
 Errors: an exception while building a document is logged and counted in ``errors`` (exposed in
-the document and in ``/metrics``); the previous document stays published and the thread keeps
-running.
+the document, in ``/metrics`` and under ``console-snapshot`` in :mod:`~omgrab.loop_health`);
+the previous document stays published and the thread keeps running.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from omgrab import background_thread
+from omgrab import background_thread, loop_health
 from omgrab.runtime import recording_manager
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class StatusSnapshot:
         except Exception as exc:
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
+            loop_health.default().record_error(self._thread.name, exc)
             logger.exception("console status snapshot failed")
             return
         self._latest = Snapshot(
