@@ -34,36 +34,16 @@ class ConsoleCollector(registry.Collector):
     def collect(self) -> Iterator[core.Metric]:
         """Build every family from one document."""
         doc = self._status()
-        current = (doc.get("recorder") or {}).get("current") or {}
+        recorder = doc.get("recorder") or {}
+        current = recorder.get("current") or {}
         streams: dict[str, Any] = current.get("streams") or {}
-        per_stream = (
-            ("omgrab_frames_written", "Frames written to chunk files", "frames_written"),
-            ("omgrab_frames_dropped", "Frames dropped (writer and capture)", "dropped"),
-            ("omgrab_frames_missed", "Frames the device lost before capture", "missed"),
-            ("omgrab_capture_gaps", "Capture gaps seen", "gaps"),
-        )
-        for name, text, key in per_stream:
-            family = core.CounterMetricFamily(name, text + ", current recording", labels=["stream"])
-            for stream, values in streams.items():
-                family.add_metric([stream], float(values.get(key) or 0))
-            yield family
-        backlog = core.GaugeMetricFamily(
-            "omgrab_encoder_backlog", "Items waiting for the encoder", labels=["stream"]
-        )
-        for stream, values in streams.items():
-            backlog.add_metric([stream], float(values.get("backlog") or 0))
-        yield backlog
+        for family, name, text, key in _PER_STREAM:
+            yield _labelled(
+                family(name, text, labels=["stream"]),
+                {stream: values.get(key) for stream, values in streams.items()},
+            )
         storage = doc.get("storage") or {}
-        yield core.GaugeMetricFamily(
-            "omgrab_disk_free_bytes",
-            "Bytes available on the data filesystem",
-            value=float(storage.get("available_bytes") or 0),
-        )
-        yield core.GaugeMetricFamily(
-            "omgrab_disk_total_bytes",
-            "Size of the data filesystem",
-            value=float(storage.get("total_bytes") or 0),
-        )
+        yield from _scalars(storage, _STORAGE)
         state = core.StateSetMetricFamily("omgrab_state", "Workflow state", labels=[])
         current_state = doc.get("state")
         state.add_metric([], {s.value: s.value == current_state for s in states.WorkflowState})
@@ -71,33 +51,100 @@ class ConsoleCollector(registry.Collector):
         yield core.GaugeMetricFamily(
             "omgrab_recording",
             "1 while a recording is active",
-            value=1.0 if (doc.get("recorder") or {}).get("is_recording") else 0.0,
+            value=1.0 if recorder.get("is_recording") else 0.0,
         )
         battery = doc.get("battery") or {}
         if battery:
             yield core.GaugeMetricFamily(
                 "omgrab_battery_percent", "Battery charge", value=float(battery.get("percent", 0))
             )
-        yield core.CounterMetricFamily(
-            "omgrab_detections_logged",
-            "Detections logged by the OutputManager",
-            value=float(storage.get("detections_logged") or 0),
-        )
         errors = core.CounterMetricFamily(
             "omgrab_write_errors", "Write errors by component", labels=["component"]
         )
-        errors.add_metric(["output"], float((doc.get("output") or {}).get("error_count") or 0))
-        errors.add_metric(["recording"], float(len(current.get("errors") or [])))
-        errors.add_metric(["status_snapshot"], float(doc.get("snapshot_errors") or 0))
-        yield errors
+        yield _labelled(
+            errors,
+            {
+                "output": (doc.get("output") or {}).get("error_count"),
+                "recording": len(current.get("errors") or []),
+                "status_snapshot": doc.get("snapshot_errors"),
+            },
+        )
         yield from upload_families(doc.get("upload"))
         if self._counters is not None:
             console = core.CounterMetricFamily(
                 "omgrab_console_events", "Console events by kind", labels=["kind"]
             )
-            for kind, value in self._counters().items():
-                console.add_metric([kind], float(value))
-            yield console
+            yield _labelled(console, self._counters())
+
+
+_Family = type[core.CounterMetricFamily] | type[core.GaugeMetricFamily]
+_C = core.CounterMetricFamily
+_G = core.GaugeMetricFamily
+
+# (family, name, help, key): one sample per stream of the current recording.
+_PER_STREAM: tuple[tuple[_Family, str, str, str], ...] = (
+    (
+        _C,
+        "omgrab_frames_written",
+        "Frames written to chunk files, current recording",
+        "frames_written",
+    ),
+    (
+        _C,
+        "omgrab_frames_dropped",
+        "Frames dropped (writer and capture), current recording",
+        "dropped",
+    ),
+    (
+        _C,
+        "omgrab_frames_missed",
+        "Frames the device lost before capture, current recording",
+        "missed",
+    ),
+    (_C, "omgrab_capture_gaps", "Capture gaps seen, current recording", "gaps"),
+    (_G, "omgrab_encoder_backlog", "Items waiting for the encoder", "backlog"),
+)
+
+# (family, name, help, key): one unlabelled sample from a section of the status document.
+_STORAGE: tuple[tuple[_Family, str, str, str], ...] = (
+    (_G, "omgrab_disk_free_bytes", "Bytes available on the data filesystem", "available_bytes"),
+    (_G, "omgrab_disk_total_bytes", "Size of the data filesystem", "total_bytes"),
+    (_C, "omgrab_detections_logged", "Detections logged by the OutputManager", "detections_logged"),
+)
+_UPLOAD: tuple[tuple[_Family, str, str, str], ...] = (
+    (_G, "omgrab_upload_pending_bytes", "Bytes waiting to be uploaded", "pending_bytes"),
+    (_G, "omgrab_upload_pending_recordings", "Recordings not yet uploaded", "pending_recordings"),
+    (
+        _G,
+        "omgrab_upload_uploaded_recordings",
+        "Local recordings uploaded and verified remotely",
+        "uploaded_recordings",
+    ),
+    (
+        _C,
+        "omgrab_upload_uploaded_bytes",
+        "Bytes sent to the object store by this process",
+        "bytes_sent",
+    ),
+    (_C, "omgrab_upload_errors", "Failed upload passes", "errors"),
+)
+
+
+def _scalars(
+    section: dict[str, Any], table: tuple[tuple[_Family, str, str, str], ...]
+) -> Iterator[core.Metric]:
+    """One family per row of ``table``, valued ``section[key]`` (missing or None: 0)."""
+    for family, name, text, key in table:
+        yield family(name, text, value=float(section.get(key) or 0))
+
+
+def _labelled(
+    family: core.CounterMetricFamily | core.GaugeMetricFamily, samples: dict[str, Any]
+) -> core.Metric:
+    """``family`` with one sample per ``label value: value`` (None: 0); returns ``family``."""
+    for label, value in samples.items():
+        family.add_metric([label], float(value or 0))
+    return family
 
 
 UPLOAD_STATES = ("idle", "uploading", "paused", "error", "stopped")
@@ -111,27 +158,7 @@ def upload_families(upload: dict[str, Any] | None) -> Iterator[core.Metric]:
     """
     if not isinstance(upload, dict):
         return
-    gauges = (
-        ("omgrab_upload_pending_bytes", "Bytes waiting to be uploaded", "pending_bytes"),
-        ("omgrab_upload_pending_recordings", "Recordings not yet uploaded", "pending_recordings"),
-        (
-            "omgrab_upload_uploaded_recordings",
-            "Local recordings uploaded and verified remotely",
-            "uploaded_recordings",
-        ),
-    )
-    for name, text, key in gauges:
-        yield core.GaugeMetricFamily(name, text, value=float(upload.get(key) or 0))
-    yield core.CounterMetricFamily(
-        "omgrab_upload_uploaded_bytes",
-        "Bytes sent to the object store by this process",
-        value=float(upload.get("bytes_sent") or 0),
-    )
-    yield core.CounterMetricFamily(
-        "omgrab_upload_errors",
-        "Failed upload passes",
-        value=float(upload.get("errors") or 0),
-    )
+    yield from _scalars(upload, _UPLOAD)
     for name, text, key in (
         ("omgrab_upload_eta_seconds", "Estimated time to upload the backlog", "eta_s"),
         ("omgrab_upload_rate_bytes_per_second", "Measured upload rate", "rate_bytes_per_s"),
