@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,17 +32,41 @@ def _bucket(server: s3_fixtures.MotoServer, name: str) -> str:
     return name
 
 
+def _mapping(bucket: str, url: str, tmp: pathlib.Path, **kw: Any) -> dict[str, Any]:
+    """The ``[upload]`` settings every test starts from (``kw`` adds or overrides)."""
+    return {
+        "bucket": bucket,
+        "endpoint_url": url,
+        "device_id": "rig-7",
+        "part_size": PART,
+        "state_dir": str(tmp / "state"),
+        **kw,
+    }
+
+
 def _config(bucket: str, url: str, tmp: pathlib.Path, **kw: Any) -> config_mod.UploadConfig:
-    return config_mod.UploadConfig.from_mapping(
-        {
-            "bucket": bucket,
-            "endpoint_url": url,
-            "device_id": "rig-7",
-            "part_size": PART,
-            "state_dir": str(tmp / "state"),
-            **kw,
-        }
-    )
+    return config_mod.UploadConfig.from_mapping(_mapping(bucket, url, tmp, **kw))
+
+
+def _bucket_and_recording(
+    server: s3_fixtures.MotoServer, tmp: pathlib.Path, name: str, size: int
+) -> tuple[str, pathlib.Path, str]:
+    """A new bucket ``name`` and a recording ``rec-<name>`` of ``size`` bytes: bucket, MKV, sha."""
+    mkv, sha = upload_factory.make_recording(tmp / "rec", f"rec-{name}", size, STARTED)
+    return _bucket(server, name), mkv, sha
+
+
+@contextlib.contextmanager
+def _through_proxy(
+    server: s3_fixtures.MotoServer, bucket: str, tmp: pathlib.Path, mkv: pathlib.Path, **kw: Any
+) -> Iterator[tuple[s3_fixtures.TcpProxy, uploader.Uploader]]:
+    """An uploader of ``mkv``'s folder that reaches ``server`` through a fault-injecting proxy."""
+    proxy = s3_fixtures.TcpProxy(server.port)
+    try:
+        cfg = _config(bucket, proxy.url, tmp, **kw)
+        yield proxy, uploader.Uploader(cfg, mkv.parent, environ=ENV)
+    finally:
+        proxy.close()
 
 
 def _download(server: s3_fixtures.MotoServer, bucket: str, key: str) -> bytes:
@@ -49,6 +75,11 @@ def _download(server: s3_fixtures.MotoServer, bucket: str, key: str) -> bytes:
 
 def _key(recording_id: str, name: str) -> str:
     return f"rig-7/2026-11-22/{recording_id}/{name}"
+
+
+def _remote_sha(server: s3_fixtures.MotoServer, bucket: str, mkv: pathlib.Path) -> str:
+    """SHA-256 of the uploaded copy of ``mkv`` (a recording of :data:`STARTED`'s day)."""
+    return upload_factory.sha256_of(_download(server, bucket, _key(mkv.stem, mkv.name)))
 
 
 def test_real_recording_uploads_byte_identical_with_device_metadata(
@@ -79,33 +110,27 @@ def test_real_recording_uploads_byte_identical_with_device_metadata(
 def test_network_cut_mid_upload_resumes_without_resending_parts(
     s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
 ) -> None:
-    bucket = _bucket(s3_server, "net-cut")
-    mkv, sha = upload_factory.make_recording(tmp_path / "rec", "rec-cut", 50 * MiB, STARTED)
-    proxy = s3_fixtures.TcpProxy(s3_server.port)
-    try:
-        up = uploader.Uploader(_config(bucket, proxy.url, tmp_path), mkv.parent, environ=ENV)
+    bucket, mkv, sha = _bucket_and_recording(s3_server, tmp_path, "cut", 50 * MiB)
+    with _through_proxy(s3_server, bucket, tmp_path, mkv) as (proxy, up):
         cut = proxy.cut_after_bytes(22 * MiB)
         first = up.run_once()
         assert cut.is_set()
         assert first["errors"] == 1 and first["last_error"]
         assert first["state"] == "error" and first["pending_recordings"] == 1
-        assert not up.store.load("recording", "rec-cut").uploaded
+        assert not up.store.load("recording", mkv.stem).uploaded
         sent_before_cut = first["parts_sent"]
         assert 3 <= sent_before_cut <= 4
         # Network still down: the pass fails again, nothing is lost.
         assert up.run_once()["errors"] == 2
         proxy.restore()
         done = up.run_once()
-    finally:
-        proxy.close()
     assert done["last_error"] is not None  # the last error stays visible...
     assert done["uploaded_recordings"] == 1 and done["pending_recordings"] == 0
     # ...but nothing acknowledged was sent twice: 10 parts + the 1 manifest PUT in total,
     # at most one part (the one in flight when the network went) again.
     assert done["parts_skipped"] >= sent_before_cut
     assert done["parts_sent"] <= 10 + 1 + 1
-    data = _download(s3_server, bucket, _key("rec-cut", "rec-cut.mkv"))
-    assert upload_factory.sha256_of(data) == sha
+    assert _remote_sha(s3_server, bucket, mkv) == sha
 
 
 def test_server_restart_loses_the_upload_and_it_starts_over(tmp_path: pathlib.Path) -> None:
@@ -134,7 +159,7 @@ def test_server_restart_loses_the_upload_and_it_starts_over(tmp_path: pathlib.Pa
         _bucket(server, "restart")
         done = up.run_once()
         assert done["uploaded_recordings"] == 1, done
-        assert upload_factory.sha256_of(_download(server, bucket, _key("rec-rs", mkv.name))) == sha
+        assert _remote_sha(server, bucket, mkv) == sha
     finally:
         server.stop()
 
@@ -150,21 +175,9 @@ def _state_parts(state_file: pathlib.Path) -> int:
 def test_sigkill_mid_upload_then_restart_sends_only_missing_parts(
     s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
 ) -> None:
-    bucket = _bucket(s3_server, "sigkill")
-    mkv, sha = upload_factory.make_recording(tmp_path / "rec", "rec-kill", 50 * MiB, STARTED)
+    bucket, mkv, sha = _bucket_and_recording(s3_server, tmp_path, "kill", 50 * MiB)
     cfg = tmp_path / "upload.json"
-    cfg.write_text(
-        json.dumps(
-            {
-                "bucket": bucket,
-                "endpoint_url": s3_server.url,
-                "device_id": "rig-7",
-                "part_size": PART,
-                "max_bandwidth": 10 * MiB,
-                "state_dir": str(tmp_path / "state"),
-            }
-        )
-    )
+    cfg.write_text(json.dumps(_mapping(bucket, s3_server.url, tmp_path, max_bandwidth=10 * MiB)))
     cmd = [sys.executable, "-m", "omgrab.cli", "upload", str(mkv.parent), "--config", str(cfg)]
     env = {**os.environ, **ENV}
     proc = subprocess.Popen([*cmd, "--json"], env=env, stdout=subprocess.PIPE, text=True)
@@ -187,8 +200,7 @@ def test_sigkill_mid_upload_then_restart_sends_only_missing_parts(
     assert result["uploaded_recordings"] == 1
     assert result["parts_skipped"] == len(held)
     assert result["parts_sent"] == 10 - len(held) + 1  # missing parts + the manifest
-    data = _download(s3_server, bucket, _key("rec-kill", "rec-kill.mkv"))
-    assert upload_factory.sha256_of(data) == sha
+    assert _remote_sha(s3_server, bucket, mkv) == sha
 
 
 def test_wrong_credentials_fail_loudly_and_keep_everything(tmp_path: pathlib.Path) -> None:
@@ -250,33 +262,25 @@ def test_full_bucket_quota_is_retried_and_nothing_is_lost(
     s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
 ) -> None:
     # moto enforces no quota, so the proxy answers as Ceph RGW / MinIO do for a full bucket.
-    bucket = _bucket(s3_server, "quota")
-    mkv, sha = upload_factory.make_recording(tmp_path / "rec", "rec-q", 11 * MiB, STARTED)
-    proxy = s3_fixtures.TcpProxy(s3_server.port)
-    try:
-        cfg = _config(bucket, proxy.url, tmp_path, delete_after_upload=True)
-        up = uploader.Uploader(cfg, mkv.parent, environ=ENV)
+    bucket, mkv, sha = _bucket_and_recording(s3_server, tmp_path, "quota", 11 * MiB)
+    with _through_proxy(s3_server, bucket, tmp_path, mkv, delete_after_upload=True) as pair:
+        proxy, up = pair
         proxy.answer_errors(s3_fixtures.s3_error(403, "QuotaExceeded", "bucket quota exceeded"))
         full = up.run_once()
         assert full["errors"] == 1 and "QuotaExceeded" in full["last_error"]
         assert mkv.exists() and full["pending_recordings"] == 1
         proxy.restore()
         done = up.run_once()
-    finally:
-        proxy.close()
     assert done["uploaded_recordings"] == 1
-    assert upload_factory.sha256_of(_download(s3_server, bucket, _key("rec-q", mkv.name))) == sha
+    assert _remote_sha(s3_server, bucket, mkv) == sha
     assert not mkv.exists()  # delete_after_upload, after verification
 
 
 def test_part_damaged_in_transit_is_rejected_by_its_checksum_and_resent(
     s3_server: s3_fixtures.MotoServer, tmp_path: pathlib.Path
 ) -> None:
-    bucket = _bucket(s3_server, "damaged")
-    mkv, sha = upload_factory.make_recording(tmp_path / "rec", "rec-bad", 11 * MiB, STARTED)
-    proxy = s3_fixtures.TcpProxy(s3_server.port)
-    try:
-        up = uploader.Uploader(_config(bucket, proxy.url, tmp_path), mkv.parent, environ=ENV)
+    bucket, mkv, sha = _bucket_and_recording(s3_server, tmp_path, "damaged", 11 * MiB)
+    with _through_proxy(s3_server, bucket, tmp_path, mkv) as (proxy, up):
         proxy.corrupt_next_body = True
         first = up.run_once()
         assert not proxy.corrupt_next_body  # a byte was flipped on the wire
@@ -284,12 +288,10 @@ def test_part_damaged_in_transit_is_rejected_by_its_checksum_and_resent(
         # check (the server's MD5 of what it received) catches it.
         assert first["errors"] == 1
         assert "BadDigest" in first["last_error"] or "is not its MD5" in first["last_error"]
-        assert not up.store.load("recording", "rec-bad").uploaded
+        assert not up.store.load("recording", mkv.stem).uploaded
         done = up.run_once()
-    finally:
-        proxy.close()
     assert done["uploaded_recordings"] == 1
-    assert upload_factory.sha256_of(_download(s3_server, bucket, _key("rec-bad", mkv.name))) == sha
+    assert _remote_sha(s3_server, bucket, mkv) == sha
 
 
 def test_delete_only_what_verifies_remotely_and_retention_order(
@@ -446,9 +448,7 @@ def test_background_thread_retries_until_the_server_is_back(tmp_path: pathlib.Pa
         while up.progress()["uploaded_recordings"] < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert up.progress()["uploaded_recordings"] == 1
-        assert (
-            upload_factory.sha256_of(_download(server, "bg-retry", _key("rec-bg", mkv.name))) == sha
-        )
+        assert _remote_sha(server, "bg-retry", mkv) == sha
     finally:
         up.stop()
         server.stop()
