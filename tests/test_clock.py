@@ -1,4 +1,6 @@
 import datetime
+import threading
+import time
 
 from omgrab import clock
 
@@ -22,3 +24,21 @@ def test_anchor_picks_up_the_corrected_wall_clock() -> None:
     assert anchored.timestamp() == 1_500.0
     source.advance(2.0)
     assert device_clock.now().timestamp() == 1_502.0
+
+
+def test_sleep_advances_a_manual_clock_and_waits_on_a_real_one() -> None:
+    source = clock.ManualTimeSource(monotonic=10.0)
+    manual = clock.DeviceClock(source)
+    started = time.monotonic()
+    manual.sleep(3600.0)  # an hour passes at once
+    assert source.monotonic() == 10.0 + 3600.0
+    assert time.monotonic() - started < 60.0
+    real = clock.DeviceClock()
+    started = time.monotonic()
+    real.sleep(0.05)
+    assert time.monotonic() - started >= 0.05
+    interrupt = threading.Event()
+    interrupt.set()  # already set: the sleep ends at once instead of after an hour
+    started = time.monotonic()
+    real.sleep(3600.0, interrupt=interrupt)
+    assert time.monotonic() - started < 60.0

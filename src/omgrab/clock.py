@@ -121,6 +121,21 @@ class DeviceClock:
         with self._lock:
             return _to_datetime(self._anchor_wall + (monotonic_s - self._anchor_mono))
 
+    def sleep(self, seconds: float, interrupt: threading.Event | None = None) -> None:
+        """Let ``seconds`` pass on this clock (pacing, simulated delays).
+
+        A :class:`ManualTimeSource` is advanced at once (tests run instantly); otherwise the
+        call sleeps in real time, or waits on ``interrupt`` so that setting it ends the sleep
+        early.
+        """
+        source = self._source
+        if isinstance(source, ManualTimeSource):
+            source.advance(seconds)
+        elif interrupt is not None:
+            interrupt.wait(seconds)
+        else:
+            time.sleep(seconds)
+
 
 def _to_datetime(posix_s: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(posix_s, tz=datetime.UTC)

@@ -152,12 +152,8 @@ class Camera(lifecycle.Openable, Generic[FrameT]):
         self._next_due = due + period
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep for pacing; real time unless the clock's source is manual."""
-        source = self._clock.source
-        if isinstance(source, clock_mod.ManualTimeSource):
-            source.advance(seconds)
-        else:
-            time.sleep(seconds)
+        """Sleep for pacing on the camera's clock (a manual clock advances at once)."""
+        self._clock.sleep(seconds)
 
     def _read_frame(self, timeout_s: float | None) -> Frame:
         """Return the next frame; raise FrameUnavailableError when none arrives in time."""

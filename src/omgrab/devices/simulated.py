@@ -627,12 +627,4 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
                 delay = self._slow.get(stream, (0.0, 0.0))[0]
                 break
         if delay > 0:
-            self._sleep(delay)
-
-    def _sleep(self, seconds: float) -> None:
-        if self._manual:
-            source = self._clock.source
-            assert isinstance(source, clock_mod.ManualTimeSource)
-            source.advance(seconds)
-        else:
-            self._close_event.wait(seconds)
+            self._clock.sleep(delay, interrupt=self._close_event)

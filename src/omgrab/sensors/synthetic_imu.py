@@ -30,7 +30,6 @@ current time rather than delivering a burst of stale batches.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import orjson
@@ -131,13 +130,6 @@ class SyntheticImu(base.Sensor):
     def _close(self) -> None:
         pass
 
-    def _sleep(self, seconds: float) -> None:
-        source = self._clock.source
-        if isinstance(source, clock_mod.ManualTimeSource):
-            source.advance(seconds)
-        else:
-            time.sleep(seconds)
-
     def wait_for_next_batch(self, timeout_s: float | None = None) -> float:
         """Wait until the next batch is due and return its first sample's monotonic time.
 
@@ -164,13 +156,13 @@ class SyntheticImu(base.Sensor):
                 start = max(start, self._last_sample + period)
         wait = start + span - now
         if timeout_s is not None and wait > timeout_s:
-            self._sleep(max(timeout_s, 0.0))
+            self._clock.sleep(max(timeout_s, 0.0))
             self._next_start = start
             raise base.SensorDataUnavailableError(
                 f"next IMU batch is due in {wait:.3f} s > timeout {timeout_s}"
             )
         if wait > 0:
-            self._sleep(wait)
+            self._clock.sleep(wait)
         self._next_start = start + self._batch * period
         return start
 
