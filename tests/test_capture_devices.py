@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,6 +46,10 @@ def test_simulated_device_implements_protocol(manual_clock) -> None:
         assert depth.shape == (400, 640) and depth.dtype == np.uint16
         assert len(orjson.loads(payload)["readings"]) == 10
         assert rgb_ts <= depth_ts <= imu_ts
+        rgb_camera: Any = device.cameras["rgb"]
+        imu: Any = device.sensors["imu"]
+        assert (rgb_camera.name, rgb_camera.frames_delivered, imu.items_delivered) == ("rgb", 1, 1)
+        assert rgb_camera.latest[0] is rgb and imu.latest == (payload, imu_ts)
     assert not device.ready
     assert not any(c.is_open for c in device.cameras.values())
     assert not device.sensors["imu"].is_open

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 from omgrab import clock as clock_mod
 from omgrab.cameras import base as camera_base
@@ -61,7 +62,55 @@ class _Unavailable(Exception):
     """Raised by the gate; the wrappers turn it into their own error type."""
 
 
-class SimulatedCamera(camera_base.Camera):
+InnerT = TypeVar("InnerT", synthetic.SyntheticCamera, synthetic_imu.SyntheticImu)
+ItemT = TypeVar("ItemT")
+
+
+class _DeviceStream(Generic[InnerT, ItemT]):
+    """What a device's camera and IMU share: name, inner generator, last item, close."""
+
+    _device: SimulatedCaptureDevice
+    _name: str
+    _inner: InnerT
+    _latest: ItemT | None
+    _delivered: int
+
+    def _attach(self, device: SimulatedCaptureDevice, name: str, inner: InnerT) -> None:
+        self._device = device
+        self._name = name
+        self._inner = inner
+        self._latest = None
+        self._delivered = 0
+
+    @property
+    def name(self) -> str:
+        """Stream name on the device (``'rgb'``, ``'depth'``, ``'imu'``)."""
+        return self._name
+
+    @property
+    def inner(self) -> InnerT:
+        """The synthetic stream generating the data."""
+        return self._inner
+
+    @property
+    def latest(self) -> ItemT | None:
+        """The last item returned, if any (the preview, the console's live IMU values)."""
+        return self._latest
+
+    def _delivered_now(self, item: ItemT) -> ItemT:
+        """Remember ``item`` as the latest and count it; return it."""
+        self._latest = item
+        self._delivered += 1
+        return item
+
+    def _close(self) -> None:
+        self._inner.close()
+        self._device._wake()
+
+
+class SimulatedCamera(
+    _DeviceStream[synthetic.SyntheticCamera, camera_base.Frame], camera_base.Camera
+):
     """A device's camera: a ``SyntheticCamera`` behind the device's fault gate.
 
     Like an OAK-D's, frames carry a sequence number (``last_sequence_number``) that counts
@@ -80,11 +129,7 @@ class SimulatedCamera(camera_base.Camera):
         # The wrapper paces (so faults are evaluated at each frame's due time); the inner
         # camera only renders.
         super().__init__(inner.config, clock=inner.clock, pace=pace)
-        self._device = device
-        self._name = name
-        self._inner = inner
-        self._latest: camera_base.Frame | None = None
-        self._delivered = 0
+        self._attach(device, name, inner)
         self._slot_origin: float | None = None
         self._slot: int | None = None
         self._sequence: int | None = None
@@ -95,34 +140,15 @@ class SimulatedCamera(camera_base.Camera):
         return self._sequence
 
     @property
-    def name(self) -> str:
-        """Stream name on the device (``'rgb'``, ``'depth'``)."""
-        return self._name
-
-    @property
-    def inner(self) -> synthetic.SyntheticCamera:
-        """The synthetic camera generating the frames."""
-        return self._inner
-
-    @property
     def frames_delivered(self) -> int:
         """Frames returned since construction."""
         return self._delivered
-
-    @property
-    def latest(self) -> camera_base.Frame | None:
-        """The last frame returned, if any."""
-        return self._latest
 
     def _open(self) -> None:
         self._slot_origin = None
         self._slot = None
         self._sequence = None
         self._inner.open()
-
-    def _close(self) -> None:
-        self._inner.close()
-        self._device._wake()
 
     def _wait_for_slot(self, timeout_s: float | None) -> None:
         super()._wait_for_slot(timeout_s)
@@ -141,9 +167,7 @@ class SimulatedCamera(camera_base.Camera):
             self._device._gate(self._name, deadline, 1.0 / self._config.fps, self)
         except _Unavailable as exc:
             raise camera_base.FrameUnavailableError(str(exc)) from None
-        frame = self._inner.get_next_frame(None)
-        self._latest = frame
-        self._delivered += 1
+        frame = self._delivered_now(self._inner.get_next_frame(None))
         if self._pace and self._slot is not None:
             # A frame the gate held back (stall, slowdown) keeps the slot it was due in; the
             # pacing then restarts at the current slot, skipping the numbers in between.
@@ -155,28 +179,16 @@ class SimulatedCamera(camera_base.Camera):
         return frame
 
 
-class SimulatedImuSensor(sensor_base.Sensor):
+class SimulatedImuSensor(
+    _DeviceStream[synthetic_imu.SyntheticImu, sensor_base.Item], sensor_base.Sensor
+):
     """A device's IMU: a ``SyntheticImu`` behind the device's fault gate."""
 
     def __init__(
         self, device: SimulatedCaptureDevice, name: str, inner: synthetic_imu.SyntheticImu
     ):
         super().__init__(clock=inner.clock)
-        self._device = device
-        self._name = name
-        self._inner = inner
-        self._delivered = 0
-        self._latest: sensor_base.Item | None = None
-
-    @property
-    def name(self) -> str:
-        """Stream name on the device (``'imu'``)."""
-        return self._name
-
-    @property
-    def inner(self) -> synthetic_imu.SyntheticImu:
-        """The synthetic IMU generating the items."""
-        return self._inner
+        self._attach(device, name, inner)
 
     @property
     def items_delivered(self) -> int:
@@ -188,17 +200,8 @@ class SimulatedImuSensor(sensor_base.Sensor):
         """Time between items (one batch), for capture gap detection."""
         return self._inner.batch_period_s
 
-    @property
-    def latest(self) -> sensor_base.Item | None:
-        """The last item returned, if any (the console's live IMU values)."""
-        return self._latest
-
     def _open(self) -> None:
         self._inner.open()
-
-    def _close(self) -> None:
-        self._inner.close()
-        self._device._wake()
 
     def _read_item(self, timeout_s: float | None) -> sensor_base.Item:
         if not self._inner.is_open:
@@ -210,10 +213,7 @@ class SimulatedImuSensor(sensor_base.Sensor):
             self._device._gate(self._name, deadline, self._inner.batch_period_s, self)
         except _Unavailable as exc:
             raise sensor_base.SensorDataUnavailableError(str(exc)) from None
-        item = self._inner.make_batch(start)
-        self._latest = item
-        self._delivered += 1
-        return item
+        return self._delivered_now(self._inner.make_batch(start))
 
 
 class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor]):
