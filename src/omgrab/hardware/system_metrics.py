@@ -148,10 +148,7 @@ class LinuxSystemMetrics:
         except Exception as exc:
             self._warn_once("storage", exc)
             return device_status.StorageInfo(0, 0, 0, 0.0)
-        total, free = int(usage.total), int(usage.free)
-        used = max(0, total - free)
-        percent = 100.0 * used / total if total > 0 else 0.0
-        return device_status.StorageInfo(total, used, free, round(percent, 2))
+        return device_status.StorageInfo(*_usage(usage.total, usage.free))
 
     # ------------------------------------------------------------------ CPU / memory
 
@@ -222,10 +219,7 @@ class LinuxSystemMetrics:
         except Exception as exc:
             self._warn_once("memory", exc)
             return device_status.MemoryInfo(0, 0, 0, 0.0)
-        total, available = int(vm.total), int(vm.available)
-        used = max(0, total - available)
-        percent = 100.0 * used / total if total > 0 else 0.0
-        return device_status.MemoryInfo(total, used, available, round(percent, 2))
+        return device_status.MemoryInfo(*_usage(vm.total, vm.available))
 
     # ------------------------------------------------------------------ WiFi
 
@@ -317,3 +311,11 @@ class LinuxSystemMetrics:
                 if len(parts) == 2 and parts[0] == "yes":
                     return parts[1].replace("\\:", ":") or None
         return None
+
+
+def _usage(total: float, available: float) -> tuple[int, int, int, float]:
+    """``(total, used, available, used percent)``: used is what is not available (>= 0)."""
+    total_i, available_i = int(total), int(available)
+    used = max(0, total_i - available_i)
+    percent = 100.0 * used / total_i if total_i > 0 else 0.0
+    return total_i, used, available_i, round(percent, 2)
