@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import threading
 
 import numpy as np
 import pytest
 
 from omgrab import clock, output
 from omgrab.output import manager
-from tests import fixtures_output
+from tests import fixtures_output, tmpfs
 
 pytestmark = pytest.mark.tmpfs
 
@@ -166,3 +167,38 @@ def test_retention_deletes_oldest_frames_never_logs(small_tmpfs: pathlib.Path) -
     deleted = set(range(1000, 1240)) - set(new_frames)
     assert deleted and new_frames[-1] == 1239
     assert max(deleted) - min(new_frames) <= 3
+
+
+def _fds_under(path: pathlib.Path) -> list[str]:
+    fds = pathlib.Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile (the listing's own fd)
+    return [t for t in targets if t.startswith(str(path))]
+
+
+def test_init_failing_for_lack_of_inodes_closes_every_log_it_opened(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Each inode limit makes a later step of init() fail (session dir, frames dir, each log):
+    # whichever fails, the logs already opened are closed again (no fd, no writer thread).
+    t = clock.ManualTimeSource()
+    failures = []
+    for inodes in range(2, 30):
+        with tmpfs.mounted_tmpfs(tmp_path, f"8m,nr_inodes={inodes}") as mnt:
+            m = output.OutputManager(time_source=t)
+            try:
+                m.init(str(mnt / "out"))
+            except OSError as exc:
+                failures.append(str(exc))
+                assert _fds_under(mnt) == []
+                assert not [th for th in threading.enumerate() if th.name.endswith(" log")]
+                continue
+            m.close()
+            break
+    else:
+        pytest.fail("init never succeeded on a tmpfs with up to 29 inodes")
+    assert sum("cannot open output logs" in f for f in failures) >= 3  # each of the 3 logs

@@ -170,33 +170,27 @@ class OutputManager:
                 time_source=self._time,
             )
         started: list[line_writer.LineWriter] = []
+
+        def open_log(filename: str, name: str, **options: Any) -> line_writer.LineWriter:
+            writer = line_writer.LineWriter(
+                os.path.join(session, filename), name=name, time_source=self._time, **options
+            )
+            started.append(writer)
+            return writer
+
         try:
-            self._detections = line_writer.LineWriter(
-                os.path.join(session, DETECTIONS_FILE),
-                name="Detection log",
+            self._detections = open_log(
+                DETECTIONS_FILE,
+                "Detection log",
                 flush_every=cfg.flush_every,
                 flush_interval_s=cfg.flush_interval_s,
                 max_pending=cfg.detection_queue_size,
-                time_source=self._time,
                 fsync=cfg.fsync,
                 reserve_bytes=cfg.detection_reserve_bytes,
                 caller_assist=cfg.caller_flush_assist,
             )
-            started.append(self._detections)
-            self._health = line_writer.LineWriter(
-                os.path.join(session, HEALTH_FILE),
-                name="Health log",
-                max_pending=cfg.line_queue_size,
-                time_source=self._time,
-            )
-            started.append(self._health)
-            self._gimbal = line_writer.LineWriter(
-                os.path.join(session, GIMBAL_FILE),
-                name="Gimbal log",
-                max_pending=cfg.line_queue_size,
-                time_source=self._time,
-            )
-            started.append(self._gimbal)
+            self._health = open_log(HEALTH_FILE, "Health log", max_pending=cfg.line_queue_size)
+            self._gimbal = open_log(GIMBAL_FILE, "Gimbal log", max_pending=cfg.line_queue_size)
         except OSError as exc:
             for w in started:
                 w.close()
