@@ -261,3 +261,20 @@ def test_output_dir_from_config(tmp_path: pathlib.Path) -> None:
         assert pathlib.Path(m.session_dir or "").parent == tmp_path / "cfg"
     with pytest.raises(ValueError, match="needs an output_dir"):
         output.OutputManager().init()
+
+
+def test_entry_size_limit_is_inclusive_for_every_log(tmp_path: pathlib.Path) -> None:
+    limit = 200
+    t = clock.ManualTimeSource()
+    cfg = output.OutputConfig(max_entry_bytes=limit)
+    with output.OutputManager(time_source=t, output_dir=tmp_path, config=cfg) as m:
+        stamp = len("2023-11-14T22:13:20.000000+00:00 ")
+        m.log_gimbal_command("G" * (limit - stamp - 1))  # exactly the limit with its newline
+        with pytest.raises(output.InvalidEntryError, match=f"is {limit + 1} bytes"):
+            m.log_gimbal_command("G" * (limit - stamp))
+        health_overhead = len(b'{"timestamp":"2023-11-14T22:13:20.000000+00:00","x":""}\n')
+        m.log_health({"x": "h" * (limit - health_overhead)})
+        with pytest.raises(output.InvalidEntryError, match=f"health entry is {limit + 1} bytes"):
+            m.log_health({"x": "h" * (limit - health_overhead + 1)})
+        assert m.flush(5)
+        assert m.stats()["health"]["written"] == 1

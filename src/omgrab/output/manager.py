@@ -365,12 +365,15 @@ class OutputManager:
         if "timestamp" not in entry:
             # Splice the timestamp in front of the serialised object: '{"timestamp":"...",'.
             body = self._stamper.json_prefix() + body[1:]
-        if len(body) > self._max_entry_bytes:
+        return self._within_limit("detection entry", body)
+
+    def _within_limit(self, what: str, line: bytes) -> bytes:
+        """Return ``line``, or raise ``InvalidEntryError`` when it exceeds ``max_entry_bytes``."""
+        if len(line) > self._max_entry_bytes:
             raise types.InvalidEntryError(
-                f"detection entry is {len(body)} bytes, more than max_entry_bytes="
-                f"{self._max_entry_bytes}"
+                f"{what} is {len(line)} bytes, more than max_entry_bytes={self._max_entry_bytes}"
             )
-        return body
+        return line
 
     def record_frame(self, frame: Any, frame_id: int, level: int) -> None:
         """Queue a frame for JPEG recording as ``frames/{frame_id}.jpg`` (non-blocking).
@@ -416,12 +419,7 @@ class OutputManager:
                 )
             if "timestamp" not in data:
                 data = {"timestamp": self._stamper.now_iso(), **data}
-            line = serialize.dumps_line(data)
-            if len(line) > self._config.max_entry_bytes:
-                raise types.InvalidEntryError(
-                    f"health entry is {len(line)} bytes, more than max_entry_bytes="
-                    f"{self._config.max_entry_bytes}"
-                )
+            line = self._within_limit("health entry", serialize.dumps_line(data))
         except types.InvalidEntryError as exc:
             raise self._reject("health entry", exc) from None
         assert self._health is not None
@@ -447,12 +445,10 @@ class OutputManager:
                     f"gimbal command must be a str, got {type(cmd_str).__name__}"
                 )
             text = cmd_str.translate(_ESCAPES)
-            line = f"{self._stamper.now_iso()} {text}\n".encode(errors="backslashreplace")
-            if len(line) > self._config.max_entry_bytes:
-                raise types.InvalidEntryError(
-                    f"gimbal command is {len(line)} bytes, more than max_entry_bytes="
-                    f"{self._config.max_entry_bytes}"
-                )
+            line = self._within_limit(
+                "gimbal command",
+                f"{self._stamper.now_iso()} {text}\n".encode(errors="backslashreplace"),
+            )
         except types.InvalidEntryError as exc:
             raise self._reject("gimbal command", exc) from None
         assert self._gimbal is not None
