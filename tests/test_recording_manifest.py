@@ -186,3 +186,21 @@ def test_tag_rewrite_refuses_what_does_not_fit(tmp_path: pathlib.Path) -> None:
     (tmp_path / "x.mkv").write_bytes(b"not matroska")
     with pytest.raises(mkv_tags.MkvTagsError, match="not a Matroska file"):
         mkv_tags.read_tags(tmp_path / "x.mkv")
+
+
+def test_a_0_1_2_manifest_is_written_atomically_as_0_1_2_did(tmp_path: pathlib.Path) -> None:
+    v1 = manifest.RecordingManifest(
+        schema_version=1,
+        recording_id="rec-v1",
+        started_at="2026-11-22T02:40:11+00:00",
+        stopped_at=None,
+        duration_s=1.5,
+        devices=[manifest.DeviceInfo("sim-0", "simulated")],
+        streams={"rgb": {"fps": 25}},
+        sensor_streams={},
+        output_file="rec-v1.mkv",
+    )
+    written = manifest.write_manifest(v1, tmp_path)
+    assert written == tmp_path / "rec-v1.json"
+    assert written.read_text() == json.dumps(v1.to_dict(), indent=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec-v1.json"]  # no temporary left

@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import pathlib
 from typing import Any
 
+from omgrab.recording import atomic_files
 from omgrab.recording import config as config_mod
 
 #: Version of the 0.1.2 manifest document.
@@ -115,15 +115,6 @@ def write_manifest_v1(
     """Write ``<output_dir>/<recording_id>.json`` atomically and durably; return its path."""
     output_dir = pathlib.Path(output_dir)
     path = output_dir / f"{recording_manifest.recording_id}.json"
-    tmp_path = path.with_name(path.name + ".tmp")
-    with open(tmp_path, "w") as handle:
-        json.dump(recording_manifest.to_dict(), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp_path, path)
-    directory = os.open(output_dir, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    payload = json.dumps(recording_manifest.to_dict(), indent=2).encode()
+    atomic_files.write_bytes_atomic(path, payload)
     return path
