@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import types
+from typing import Any
 
 import pytest
 
 from omgrab import background_thread, loop_health
-from omgrab.app.web import snapshot
+from omgrab.app.web import live, snapshot
 
 WAIT = 30.0  # generous bound for a busy machine; every wait below ends on an Event
 
@@ -130,3 +132,22 @@ def test_a_failing_console_status_snapshot_is_counted_in_loop_health() -> None:
     assert status.errors == 1 and status.last_error is not None
     assert status.document() == {"state": "starting"}  # the previous document stays
     assert loop_health.default().errors("console-snapshot") == before + 1
+
+
+def test_live_view_frame_errors_are_counted_and_the_thread_goes_on() -> None:
+    def broken_preview() -> None:
+        raise RuntimeError("camera unplugged")
+
+    app: Any = types.SimpleNamespace(device=types.SimpleNamespace(preview=broken_preview))
+    view = live.LiveView(app, fps=100.0, state=lambda: "recording")
+    view._viewers = 1  # someone watches (what an MJPEG request does)
+    before = loop_health.default().errors("console-live")
+    view.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while view.errors < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert view.errors >= 2  # one failed frame did not end the thread
+    finally:
+        view.stop()
+    assert loop_health.default().errors("console-live") >= before + 2
