@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 import threading
@@ -104,12 +103,16 @@ def test_simulated_device_preview_does_not_consume_frames(manual_clock) -> None:
 def test_sim_device_fixture_runs_in_real_time(sim_device) -> None:
     with sim_device:
         assert sim_device.wait_until_ready(1.0)
+        started = time.monotonic()
         frames = [sim_device.cameras["rgb"].get_next_frame(timeout_s=1.0) for _ in range(3)]
+        elapsed = time.monotonic() - started
         depth, _ = sim_device.cameras["depth"].get_next_frame(timeout_s=1.0)
         payload, _ = sim_device.sensors["imu"].get_next_item(timeout_s=1.0)
     assert [cameras.read_frame_counter(f) for f, _ in frames] == [0, 1, 2]
-    gaps = [(b[1] - a[1]).total_seconds() for a, b in itertools.pairwise(frames)]
-    assert all(gap >= 0.035 for gap in gaps)  # paced at 25 fps
+    # Paced at 25 fps: the third frame's slot is two periods after the first read. A lower
+    # bound on real time holds on a busy machine too (a late frame may shorten one gap).
+    assert elapsed >= 2 / 25 - 0.001
+    assert frames[0][1] < frames[1][1] < frames[2][1]
     assert depth.shape == (120, 160)
     assert orjson.loads(payload)["seq"] == 0
 
