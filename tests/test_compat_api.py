@@ -215,7 +215,7 @@ def test_published_import_paths_resolve_to_this_package() -> None:
 
     assert cameras.Camera is camera_base.Camera
     assert sensor.Sensor is sensor_base.Sensor
-    assert chunked_writer.ChunkedWriter is recording.ChunkedWriter
+    assert issubclass(chunked_writer.ChunkedWriter, recording.ChunkedWriter)
     assert stream_configs.VideoStreamConfig is recording.VideoStreamConfig
     assert py_av_writer.merge_stream_files is recording.merge_stream_files
     assert callable(utils.merge_orphaned_chunks)
