@@ -605,7 +605,7 @@ class RecordingManager:
             self._publish_locked()
             active = self._session
         if active is not None:
-            active.set_stop_reason(stop_reason.StopReason.SHUTDOWN)
+            _set_stop_reason(active, stop_reason.StopReason.SHUTDOWN)
         self._stop(None)
         with self._lock:
             stopped = self._changed.wait_for(
@@ -674,6 +674,7 @@ class RecordingManager:
                 f"{self._config.merge_headroom_bytes} bytes kept for merging"
             )
         stack = contextlib.ExitStack()
+        recording_id: str | None = None
         try:
             for device in self._devices:
                 stack.enter_context(device)
@@ -697,12 +698,14 @@ class RecordingManager:
                 self._started_at = started_at
                 self._publish_locked()
             holder: list[recording_session.RecordingSession] = []
+            # Keyword arguments only, as 0.1.2 called it (code replacing RecordingSession
+            # with a keyword-only factory keeps working).
             session = recording_session.RecordingSession(
-                recording_id,
-                self._cameras,
-                self._stream_names,
-                self._stream_configs,
-                self._spool_dir,
+                recording_id=recording_id,
+                target_cameras=self._cameras,
+                stream_names=self._stream_names,
+                stream_configs=self._stream_configs,
+                spool_dir=self._spool_dir,
                 sensors=self._sensors,
                 sensor_stream_names=self._sensor_stream_names,
                 sensor_stream_configs=self._sensor_stream_configs,
@@ -730,6 +733,8 @@ class RecordingManager:
                 live.start()
         except Exception as exc:
             self._close_devices(stack, None)
+            if recording_id is not None:
+                _remove_if_empty(self._spool_dir / recording_id)
             logger.exception("could not start recording")
             return f"could not start recording: {type(exc).__name__}: {exc}"
         return session, stack, started_at
@@ -820,7 +825,7 @@ class RecordingManager:
         recording_id = session.recording_id
         pending = _PendingMerge(
             recording_id,
-            session.recording_dir,
+            _recording_dir(session, self._spool_dir),
             self._output_dir / f"{recording_id}.mkv",
         )
         self._last_stop_reason = getattr(session, "stop_reason", None)
@@ -873,15 +878,21 @@ class RecordingManager:
         return False
 
     def _new_recording_id(self, started_at: datetime.datetime) -> str:
-        # The id's random suffix makes collisions unlikely; checking the disk makes them
-        # impossible, even for two recordings started in the same millisecond.
+        """Claim a unique id by creating its spool directory (exclusive ``mkdir``).
+
+        The UTC start time alone (``2026-11-22T02-40-11.123Z``, 0.1.2's form) unless that is
+        taken on disk; then the time plus a random suffix, so two recordings started in the
+        same millisecond (by this or another process) never share an id.
+        """
+        candidate = recording_ids.filesystem_timestamp(started_at)
         while True:
+            if not (self._output_dir / f"{candidate}.mkv").exists():
+                try:
+                    (self._spool_dir / candidate).mkdir()
+                    return candidate
+                except FileExistsError:
+                    pass
             candidate = recording_ids.new_recording_id(started_at)
-            taken = (self._spool_dir / candidate).exists() or (
-                self._output_dir / f"{candidate}.mkv"
-            ).exists()
-            if not taken:
-                return candidate
 
     def _finish_live(self, pending: _PendingMerge) -> pathlib.Path | None:
         """Finish the recording's incremental merge; None if it failed (logged)."""
@@ -1016,7 +1027,8 @@ class RecordingManager:
         )
         problems = [f"device {label} disconnected" for label in still_away]
         disconnected = bool(problems)
-        stalled = session.stalled_streams(self._config.stall_timeout_s)
+        stalled_streams = getattr(session, "stalled_streams", None)  # absent: a 0.1.2 session
+        stalled = [] if stalled_streams is None else stalled_streams(self._config.stall_timeout_s)
         problems += [
             f"stream {name} delivered nothing for {self._config.stall_timeout_s} s"
             for name in stalled
@@ -1033,7 +1045,7 @@ class RecordingManager:
                 self._publish_locked()
             if disconnected:
                 logger.error("stopping recording %s: %s", recording_id, message)
-                session.set_stop_reason(stop_reason.StopReason.DEVICE_DISCONNECTED)
+                _set_stop_reason(session, stop_reason.StopReason.DEVICE_DISCONNECTED)
                 stopped = self._stop(recording_id, wait=False)
                 if first and stopped:
                     self._report(
@@ -1059,7 +1071,7 @@ class RecordingManager:
         with self._lock:
             self._note_error_locked(recording_id, message)
             self._publish_locked()
-        session.set_stop_reason(stop_reason.StopReason.STORAGE_LOW)
+        _set_stop_reason(session, stop_reason.StopReason.STORAGE_LOW)
         stopped = self._stop(recording_id, wait=False)
         if stopped:
             self._report(recorder_events.EventKind.RECORDING_ERROR, recording_id, message, True)
@@ -1069,7 +1081,7 @@ class RecordingManager:
         free = self._free_percent(self._spool_dir)
         if free < self._config.stop_free_percent:
             return f"only {free:.1f}% free on {self._spool_dir}"
-        needed = int(directory_bytes(session.recording_dir) * 1.1)
+        needed = int(directory_bytes(_recording_dir(session, self._spool_dir)) * 1.1)
         needed += self._config.merge_headroom_bytes
         available = self._available_bytes(self._spool_dir)
         if available < needed:
@@ -1078,3 +1090,22 @@ class RecordingManager:
                 f"needs about {needed}"
             )
         return None
+
+
+def _recording_dir(session: object, spool_dir: pathlib.Path) -> pathlib.Path:
+    """The session's recording directory; ``spool/<id>`` for a session without the property."""
+    default = spool_dir / str(getattr(session, "recording_id"))  # noqa: B009
+    return pathlib.Path(getattr(session, "recording_dir", default))
+
+
+def _remove_if_empty(directory: pathlib.Path) -> None:
+    """Remove a recording directory claimed for a start that failed, if nothing is in it."""
+    with contextlib.suppress(OSError):  # absent, or it holds something: left for recovery
+        directory.rmdir()
+
+
+def _set_stop_reason(session: object, reason: stop_reason.StopReason) -> None:
+    """Tell ``session`` why it stops, if it takes a reason (a 0.1.2 session does not)."""
+    setter = getattr(session, "set_stop_reason", None)
+    if setter is not None:
+        setter(reason)

@@ -130,8 +130,11 @@ class RecordingSession:
         sensor_stream_configs = dict(sensor_stream_configs or {})
         _check_counts("camera", target_cameras, stream_names)
         _check_counts("sensor", sensors, sensor_stream_names)
-        _check_configs("camera", stream_names, stream_configs)
-        _check_configs("sensor", sensor_stream_names, sensor_stream_configs)
+        # Missing stream configs fail at start(), as in omgrab 0.1.2 (docs/compat.md).
+        self._config_problem = _config_problem(
+            ("camera", stream_names, stream_configs),
+            ("sensor", sensor_stream_names, sensor_stream_configs),
+        )
         duplicates = set(stream_names) & set(sensor_stream_names)
         if duplicates or len(set(stream_names)) != len(stream_names):
             raise ValueError(
@@ -150,20 +153,16 @@ class RecordingSession:
         self._sensor_stream_names = sensor_stream_names
         self._on_error = on_error
         self._spool_dir = pathlib.Path(spool_dir)
-        self._writer = recording_writer.ChunkedWriter(
-            recording_id,
-            self._spool_dir / recording_id,
-            {name: stream_configs[name] for name in stream_names},
-            start_chunk_callback=start_chunk_callback,
-            sensor_stream_configs={
-                name: sensor_stream_configs[name] for name in sensor_stream_names
-            }
-            or None,
-            chunk_length_s=chunk_length_s,
-            max_encoder_queue_size=max_queue_size,
-            on_error=self._handle_writer_error,
-            **(writer_options or {}),
-        )
+        self._built_writer: recording_writer.ChunkedWriter | None = None
+        if self._config_problem is None:
+            self._built_writer = self._build_writer(
+                start_chunk_callback,
+                {name: stream_configs[name] for name in stream_names},
+                {name: sensor_stream_configs[name] for name in sensor_stream_names},
+                chunk_length_s,
+                max_queue_size,
+                writer_options,
+            )
         self._stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stats: dict[str, StreamCaptureStats] = {
@@ -185,7 +184,35 @@ class RecordingSession:
         self._interruptions: list[dict[str, Any]] = []
         self._stop_reason: stop_reason_mod.StopReason | None = None
         self._resumed_monotonic: float | None = None
-        self._writer.set_stats_extension(self.capture_report)
+        if self._built_writer is not None:
+            self._built_writer.set_stats_extension(self.capture_report)
+
+    def _build_writer(
+        self,
+        start_chunk_callback: StartChunkCallback | None,
+        stream_configs: dict[str, recording_config.VideoStreamConfig],
+        sensor_stream_configs: dict[str, recording_config.DataStreamConfig],
+        chunk_length_s: float,
+        max_queue_size: int,
+        writer_options: dict[str, Any] | None,
+    ) -> recording_writer.ChunkedWriter:
+        return recording_writer.ChunkedWriter(
+            self._recording_id,
+            self._spool_dir / self._recording_id,
+            stream_configs,
+            start_chunk_callback=start_chunk_callback,
+            sensor_stream_configs=sensor_stream_configs or None,
+            chunk_length_s=chunk_length_s,
+            max_encoder_queue_size=max_queue_size,
+            on_error=self._handle_writer_error,
+            **(writer_options or {}),
+        )
+
+    @property
+    def _writer(self) -> recording_writer.ChunkedWriter:
+        if self._built_writer is None:
+            raise ValueError(f"recording session {self._recording_id}: {self._config_problem}")
+        return self._built_writer
 
     @property
     def stopped(self) -> bool:
@@ -359,6 +386,8 @@ class RecordingSession:
         with self._state_lock:
             if self._started:
                 raise RuntimeError(f"recording session {self._recording_id} already started")
+            if self._config_problem is not None:
+                raise ValueError(f"recording session {self._recording_id}: {self._config_problem}")
             self._started = True
         self._writer.start()
         origin = self._writer.origin
@@ -563,7 +592,10 @@ def _check_counts(kind: str, sources: list[Any], names: list[str]) -> None:
         )
 
 
-def _check_configs(kind: str, names: list[str], configs: dict[str, Any]) -> None:
-    missing = [name for name in names if name not in configs]
-    if missing:
-        raise ValueError(f"no stream config for {kind} stream(s) {missing}")
+def _config_problem(*groups: tuple[str, list[str], dict[str, Any]]) -> str | None:
+    """Describe the first stream of ``groups`` (kind, names, configs) without a config."""
+    for kind, names, configs in groups:
+        missing = [name for name in names if name not in configs]
+        if missing:
+            return f"no stream config for {kind} stream(s) {missing}"
+    return None
