@@ -37,6 +37,11 @@ class OwnedDevice(fake_device.FakeCaptureDevice):
             self.violations.append("opened while already open")
         super().open()
 
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Wait for ``set_ready(True)`` up to ``timeout`` (the 0.1.2-style fake does not wait)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._ready, timeout)
+
     def close(self) -> None:
         manager = self.manager
         if manager is not None and manager.phase is RECORDING:

@@ -15,7 +15,7 @@ import pytest
 
 from omgrab import cameras, devices, sensors
 from omgrab.devices import base as device_base
-from omgrab.devices import usb
+from omgrab.devices import capture_device, usb
 from omgrab.testing import fake_device
 from tests import fixtures_capture
 
@@ -165,25 +165,30 @@ def test_usb_device_present_for_index() -> None:
 def test_fake_device_is_scriptable() -> None:
     device = fake_device.FakeCaptureDevice()
     assert isinstance(device, devices.CaptureDevice)
-    assert device.connected and not device.ready  # not open yet
+    # omgrab 0.1.2 semantics: ready is the flag, reported whether open or not.
+    assert device.label == "fake" and device.device_type is None
+    assert device.connected and device.ready and device.wait_until_ready()
     with device:
-        assert device.ready and device.open_count == 1
+        assert device.is_open and device.opened and device.open_count == 1
         image, _ = device.cameras["rgb"].get_next_frame(timeout_s=1.0)
         assert image.shape == (48, 64, 3)
         payload, _ = device.sensors["imu"].get_next_item(timeout_s=1.0)
         assert orjson.loads(payload)["readings"]
-        preview = device.preview()
-        assert preview is not None and preview[0].shape == (48, 64, 3)
+        with pytest.raises(capture_device.PreviewUnavailableError):
+            device.preview()
+        with pytest.raises(RuntimeError, match="already open"):
+            device.__enter__()
         device.set_connected(False)
-        assert not device.connected and not device.ready
+        assert not device.connected
         device.set_connected(True)
         device.set_ready(False)
-        assert not device.wait_until_ready(0.01)
-        timer = threading.Timer(0.05, device.set_ready, args=(True,))
-        timer.start()
-        assert device.wait_until_ready(5.0)
-        timer.join()
+        started = time.monotonic()
+        assert device.wait_until_ready(5.0) is False
+        assert time.monotonic() - started < 1.0  # returns the flag, does not wait
+        device.set_ready(True)
+        assert device.wait_until_ready(timeout=None)
     assert device.close_count == 1 and not device.cameras["rgb"].is_open
+    assert device.__exit__(ValueError, ValueError("x"), None) is False
 
 
 def test_fake_device_with_given_streams_and_open_error() -> None:
@@ -193,14 +198,13 @@ def test_fake_device_with_given_streams_and_open_error() -> None:
         "mine", {"front": cam}, {"imu": imu}, device_type=devices.DeviceType.USB
     )
     assert device.label == "mine" and device.device_type == devices.DeviceType.USB
-    assert device.preview() is None  # no 'rgb' camera
     frame = (np.zeros((2, 2, 3), np.uint8), cameras.SyntheticCamera(SMALL).clock.now())
     device.preview_frame = frame
     assert device.preview() is frame
     failing = fake_device.FakeCaptureDevice(open_error=OSError("usb gone"))
     with pytest.raises(OSError, match="usb gone"):
         failing.open()
-    assert failing.open_count == 0 and not failing.ready
+    assert failing.open_count == 0 and not failing.is_open
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:

@@ -36,8 +36,8 @@ class CaptureDevice(Protocol):
         ...
 
     @property
-    def device_type(self) -> DeviceType:
-        """Kind of device."""
+    def device_type(self) -> DeviceType | str | None:
+        """Kind of device (test fakes may report 0.1.2's string or None)."""
         ...
 
     @property
@@ -75,7 +75,7 @@ class CaptureDevice(Protocol):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: types.TracebackType | None,
-    ) -> None: ...
+    ) -> bool | None: ...
 
 
 CameraT = TypeVar("CameraT", bound=camera_base.Camera)

@@ -718,7 +718,7 @@ class RecordingManager:
                     "devices": [
                         {
                             "label": d.label,
-                            "device_type": getattr(d.device_type, "value", d.device_type),
+                            "device_type": getattr(d.device_type, "value", d.device_type) or "",
                         }
                         for d in self._devices
                     ],

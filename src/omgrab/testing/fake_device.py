@@ -5,17 +5,24 @@ hand: flip ``connected`` and ``ready`` from the test, make ``open`` fail, and co
 closes. Its streams are whatever cameras and sensors you give it (small synthetic ones by
 default). For realistic faults (stalls, slow streams, disconnects that make reads fail) use
 ``omgrab.devices.SimulatedCaptureDevice`` instead.
+
+It keeps omgrab 0.1.2's ``omgrab.testing.FakeCaptureDevice`` semantics (``docs/compat.md``):
+label ``'fake'``, ``ready`` is the flag given or set (open or not), ``wait_until_ready``
+returns that flag at once, ``device_type`` is None unless given, a second ``__enter__``
+raises ``RuntimeError``, ``__exit__`` returns False and ``preview()`` raises
+``PreviewUnavailableError`` (unless the test set ``preview_frame``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
+import types
+from typing import Literal
 
 from omgrab import clock as clock_mod
 from omgrab.cameras import base as camera_base
 from omgrab.cameras import synthetic
-from omgrab.devices import base
+from omgrab.devices import base, capture_device
 from omgrab.sensors import base as sensor_base
 from omgrab.sensors import synthetic_imu
 
@@ -23,10 +30,7 @@ SMALL_CAMERA = camera_base.CameraConfig(10, 64, 48)
 
 
 class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor]):
-    """A capture device whose state a test sets directly.
-
-    ``ready`` is True only while the device is open, connected and marked ready (the default),
-    so a freshly constructed fake behaves like a healthy device that becomes ready when opened.
+    """A capture device whose state a test sets directly (0.1.2 semantics, module doc).
 
     Args:
         label: Device label.
@@ -35,21 +39,21 @@ class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor
         sensors: Sensors by stream name; a 50 Hz ``SyntheticImu`` as ``'imu'`` when None (pass
             ``{}`` for none).
         connected: Initial ``connected`` value.
-        ready: Whether the device reports ready once open.
-        device_type: Reported device type.
+        ready: Initial ``ready`` value (the device reports it whether open or not).
+        device_type: Reported device type (a ``DeviceType``, 0.1.2's string, or None).
         clock: Clock for the default streams; the process-wide clock when None.
         open_error: Exception raised by ``open()`` (e.g. to test start-up failures), or None.
     """
 
     def __init__(
         self,
-        label: str = "fake-0",
+        label: str = "fake",
         cameras: dict[str, camera_base.Camera] | None = None,
         sensors: dict[str, sensor_base.Sensor] | None = None,
         *,
         connected: bool = True,
         ready: bool = True,
-        device_type: base.DeviceType = base.DeviceType.SIMULATED,
+        device_type: base.DeviceType | str | None = None,
         clock: clock_mod.DeviceClock | None = None,
         open_error: BaseException | None = None,
     ) -> None:
@@ -77,8 +81,8 @@ class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor
         return self._label
 
     @property
-    def device_type(self) -> base.DeviceType:
-        """The device type given at construction."""
+    def device_type(self) -> base.DeviceType | str | None:
+        """The device type given at construction (None by default, as 0.1.2)."""
         return self._device_type
 
     @property
@@ -100,12 +104,12 @@ class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor
 
     @property
     def ready(self) -> bool:
-        """True while open, connected and marked ready."""
+        """The ready flag (given at construction or with ``set_ready``)."""
         with self._cond:
-            return self._open and self._connected and self._ready
+            return self._ready
 
     def set_connected(self, connected: bool) -> None:
-        """Set ``connected`` (False also makes ``ready`` False)."""
+        """Set ``connected``."""
         with self._cond:
             self._connected = connected
             self._cond.notify_all()
@@ -116,25 +120,42 @@ class FakeCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.Sensor
             self._ready = ready
             self._cond.notify_all()
 
-    def wait_until_ready(self, timeout: float) -> bool:
-        """Block until ``ready`` (woken by ``set_ready``/``set_connected``/``open``)."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while not (self._open and self._connected and self._ready):
-                remaining = end - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Return ``ready`` at once (0.1.2; ``timeout`` is accepted and not waited)."""
+        return self.ready
 
-    def preview(self) -> camera_base.Frame | None:
-        """Return ``preview_frame`` if set, else a rendered synthetic RGB frame, else None."""
-        if self.preview_frame is not None:
-            return self.preview_frame
-        camera = self._cameras.get("rgb")
-        if not self.ready or not isinstance(camera, synthetic.SyntheticCamera):
-            return None
-        return camera.render(camera.frames_generated), camera.clock.now()
+    def preview(self) -> camera_base.Frame:
+        """Return ``preview_frame`` when the test set one.
+
+        Raises:
+            PreviewUnavailableError: No ``preview_frame`` set (0.1.2: the fake has no preview).
+        """
+        if self.preview_frame is None:
+            raise capture_device.PreviewUnavailableError(
+                "Preview not supported in FakeCaptureDevice"
+            )
+        return self.preview_frame
+
+    def __enter__(self) -> FakeCaptureDevice:
+        """Open the device.
+
+        Raises:
+            RuntimeError: It is already open (0.1.2).
+        """
+        if self.is_open:
+            raise RuntimeError(f"FakeCaptureDevice {self._label!r} already open")
+        self.open()
+        return self
+
+    def __exit__(  # type: ignore[override]  # 0.1.2 returns False
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> Literal[False]:
+        """Close the device; exceptions propagate (returns False, as 0.1.2)."""
+        self.close()
+        return False
 
     def open(self) -> None:
         """Open every stream; raises ``open_error`` when set."""
