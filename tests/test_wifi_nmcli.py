@@ -86,6 +86,24 @@ def test_wrong_network_password_fails_without_leaking_it(
     assert "password ***" in error
 
 
+def test_a_raising_callback_is_logged_and_the_setup_still_finishes(
+    fake_nmcli: fixtures_gpio.FakeNmcli,
+) -> None:
+    manager = _manager()
+    called = threading.Event()
+
+    def bad_callback(success: bool) -> None:
+        called.set()
+        raise ValueError("ui went away")
+
+    assert manager.start_wifi_connect(callback=bad_callback)
+    assert manager.stop_wifi_connect() is True
+    assert called.wait(10)
+    assert _provider(manager).wait_until_done(10)
+    assert "ui went away" in (_provider(manager).last_error or "")
+    assert manager.is_wifi_connect_running() is False
+
+
 def test_stop_cancels_and_tears_down(fake_nmcli: fixtures_gpio.FakeNmcli) -> None:
     manager = _manager()
     results = Results()

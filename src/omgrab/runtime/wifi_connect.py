@@ -157,22 +157,11 @@ class WifiManager:
             if self._check_running():
                 logger.info("WiFi setup is already running; not starting it again")
                 return False
-            completed = threading.Event()
-
-            def on_complete(success: bool) -> None:
-                if completed.is_set():
-                    logger.warning("WiFi setup reported completion twice; ignoring the second")
-                    return
-                completed.set()
-                logger.info("WiFi setup completed: %s", "success" if success else "failure")
-                if callback is not None:
-                    try:
-                        callback(bool(success))
-                    except Exception as exc:
-                        self._record_error(f"WiFi setup callback failed: {exc!r}")
-
             try:
-                started = bool(self._start_container(force_mode, on_complete))
+                # The callback is passed through unchanged (omgrab 0.1.2): the start function
+                # owns calling it once; this package's NmcliHotspotProvider does and logs a
+                # callback that raises.
+                started = bool(self._start_container(force_mode, callback))
             except Exception as exc:
                 self._record_error(f"starting WiFi setup failed: {exc!r}")
                 return False
@@ -474,7 +463,10 @@ class NmcliHotspotProvider:
                 self._last_result = result
             self._done.set()
         if callback is not None:
-            callback(result)
+            try:
+                callback(result)
+            except Exception as exc:
+                self._set_error(f"WiFi setup callback failed: {exc!r}")
 
     def _wait_loop(self) -> bool:
         deadline = time.monotonic() + self._setup_timeout_s
