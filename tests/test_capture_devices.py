@@ -219,8 +219,9 @@ def test_devices_import_without_depthai() -> None:
         "import sys; sys.modules['depthai'] = None\n"
         "import omgrab.devices as d\n"
         "assert d.SimulatedCaptureDevice and d.OakDCaptureDevice\n"
+        "from omgrab.cameras import CameraConfig as C\n"
         "try:\n"
-        "    d.OakDCaptureDevice()\n"
+        "    d.OakDCaptureDevice(C(25, 64, 48), C(25, 64, 48))\n"
         "except ImportError as e:\n"
         "    print('IMPORT-ERROR', e)\n"
     )

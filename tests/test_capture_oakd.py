@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from omgrab import cameras, devices, sensors
-from omgrab.devices import oakd_messages
+from omgrab.devices import oakd, oakd_messages
 from omgrab.recording import capture_gaps
 from tests import fake_depthai as fake
 
@@ -130,7 +130,7 @@ def dai() -> types.ModuleType:
 
 
 def test_pipeline_layout(dai: Any, manual_clock: Any) -> None:
-    device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
+    device = oakd.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
     pipeline, outputs = device.build_pipeline(fake.Device())
     color, left, right, stereo, imu = pipeline.nodes
     assert (color.socket, left.socket, right.socket) == (
@@ -154,7 +154,7 @@ def test_pipeline_layout(dai: Any, manual_clock: Any) -> None:
 
 
 def test_pipeline_without_depth_and_imu(dai: Any, manual_clock: Any) -> None:
-    device = devices.OakDCaptureDevice(
+    device = oakd.OakDCaptureDevice(
         dai_module=dai, clock=manual_clock, depth=None, imu_rate_hz=None
     )
     pipeline, outputs = device.build_pipeline(fake.Device())
@@ -177,7 +177,7 @@ def _imu_data(start: float, count: int, rate: float = 100.0) -> fake.IMUData:
 
 def test_streams_convert_messages_on_the_one_clock(dai: Any, manual_clock: Any) -> None:
     mono = manual_clock.source.monotonic()
-    device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
+    device = oakd.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
     assert isinstance(device, devices.CaptureDevice)
     assert device.device_type == devices.DeviceType.OAKD
     with device:
@@ -240,7 +240,7 @@ def test_failed_start_stops_and_closes_everything(dai: Any, manual_clock: Any) -
 
     fake.Pipeline.start = failing_start  # type: ignore[method-assign]
     try:
-        device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
+        device = oakd.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
         with pytest.raises(RuntimeError, match="X_LINK_ERROR"):
             device.open()
     finally:
@@ -250,20 +250,20 @@ def test_failed_start_stops_and_closes_everything(dai: Any, manual_clock: Any) -
 
 
 def test_connected_before_open_lists_devices(dai: Any) -> None:
-    device = devices.OakDCaptureDevice(dai_module=dai, device_id="ABC")
+    device = oakd.OakDCaptureDevice(dai_module=dai, device_id="ABC")
     assert not device.connected
     fake.Device.available = [fake.DeviceInfo("XYZ")]
     assert not device.connected
     fake.Device.available = [fake.DeviceInfo("XYZ"), fake.DeviceInfo("ABC")]
     assert device.connected
-    assert devices.OakDCaptureDevice(dai_module=dai).connected  # any device will do
+    assert oakd.OakDCaptureDevice(dai_module=dai).connected  # any device will do
     with device:
         assert fake.Device.last is not None and fake.Device.last.device_id == "ABC"
         assert device.label == "oakd-ABC"
 
 
 def test_intrinsics_from_the_device_calibration_at_each_stream_size(dai: Any) -> None:
-    device = devices.OakDCaptureDevice(dai_module=dai)
+    device = oakd.OakDCaptureDevice(dai_module=dai)
     intrinsics = device.intrinsics()  # not open: connects briefly, then closes
     assert fake.Device.opened and all(d.closed for d in fake.Device.opened)
     assert intrinsics["rgb"] == {
@@ -281,7 +281,7 @@ def test_intrinsics_from_the_device_calibration_at_each_stream_size(dai: Any) ->
 
 
 def test_streams_need_an_open_device(dai: Any) -> None:
-    device = devices.OakDCaptureDevice(dai_module=dai)
+    device = oakd.OakDCaptureDevice(dai_module=dai)
     with pytest.raises(cameras.FrameUnavailableError, match="open the device first"):
         device.cameras["rgb"].open()
 
@@ -305,7 +305,7 @@ def test_device_app_puts_the_oakd_calibration_into_the_stream_tags(dai: Any, tmp
     from omgrab.app import config as config_mod
     from omgrab.app import device_app
 
-    device = devices.OakDCaptureDevice(dai_module=dai)
+    device = oakd.OakDCaptureDevice(dai_module=dai)
     config = config_mod.AppConfig(data_dir=tmp_path, perception=False)
     app = device_app.DeviceApp(config, device=device)
     try:
@@ -329,7 +329,7 @@ def test_camera_exposes_the_device_sequence_number(dai: Any, manual_clock: Any) 
             return self.seq
 
     mono = manual_clock.source.monotonic()
-    device = devices.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
+    device = oakd.OakDCaptureDevice(dai_module=dai, clock=manual_clock)
     with device:
         pipeline = fake.Pipeline.last
         assert pipeline is not None

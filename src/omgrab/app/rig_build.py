@@ -23,6 +23,7 @@ from omgrab.app import device_app, rig_config
 from omgrab.cameras import base as camera_base
 from omgrab.cameras import calibration as calibration_mod
 from omgrab.cameras import usb as usb_camera
+from omgrab.devices import oakd
 from omgrab.devices import video_file as video_file_device
 from omgrab.gpio import controller as gpio_contract
 from omgrab.hardware import ina219
@@ -118,7 +119,7 @@ def build_device(rig: rig_config.RigConfig, clock: clock_mod.DeviceClock) -> Any
             rig.device_label, str(device.source), rgb, clock
         )
     if device.type == "oakd":
-        return devices.OakDCaptureDevice(rig.device_label, rgb, depth, imu, clock)
+        return oakd.OakDCaptureDevice(rig.device_label, rgb, depth, imu, clock)
     return devices.SimulatedCaptureDevice(
         label=rig.device_label,
         rgb=rgb,

@@ -239,6 +239,12 @@ class OakDCaptureDevice(base.StreamDevice["OakDCamera", "OakDImu"]):
         return self._clock
 
     @property
+    def pipeline(self) -> Any:
+        """The running depthai ``Pipeline`` while open, else None."""
+        with self._lock:
+            return self._pipeline
+
+    @property
     def connected(self) -> bool:
         """Open: the XLink connection is up and the pipeline runs. Closed: an OAK is attached."""
         with self._lock:
