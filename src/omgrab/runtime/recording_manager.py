@@ -727,7 +727,9 @@ class RecordingManager:
             holder.append(session)
             session.start()
             if self._config.live_merge:
-                live = live_merge.LiveMerge(session.recording_dir, self._output_dir)
+                live = live_merge.LiveMerge(
+                    _recording_dir(session, self._spool_dir), self._output_dir
+                )
                 with self._lock:
                     self._live[recording_id] = live
                 live.start()
