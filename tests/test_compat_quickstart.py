@@ -44,6 +44,9 @@ import runpy, sys
 sys.path.insert(0, sys.argv[2])  # the repository, for tests.fake_depthai
 from tests import fake_depthai, fake_depthai_live
 
+import cv2
+
+cv2.setNumThreads(1)  # no OpenCV thread pool to oversubscribe a busy machine's CPUs
 fake_depthai_live.install()
 sys.modules["depthai"] = fake_depthai  # the device imports depthai when constructed
 runpy.run_path(sys.argv[1], run_name="__main__")
