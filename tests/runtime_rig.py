@@ -72,6 +72,10 @@ def make_manager(
         "health_join_timeout_s": 0.5,
         # A pulled cable stops at once here; reconnects: tests/test_runtime_reconnect.py.
         "reconnect_timeout_s": 0.0,
+        # These rigs test the lifecycle: a stop returns when the recording is stopped, the
+        # merge is waited for with wait_for_merges() (stop waiting for it:
+        # tests/test_recording_live_merge.py and the published SDK's integration tests).
+        "stop_waits_for_merge_s": 0.0,
     }
     settings.update(config)
     manager = recording_manager.RecordingManager(

@@ -288,9 +288,12 @@ def test_an_interrupted_finish_is_continued(recorded, monkeypatch, tmp_path) -> 
     # the growing file already has its Cues and a Segment size: a finished-looking file
     assert (out / "r1.mkv.partial").exists() and not (out / "r1.mkv").exists()
     monkeypatch.undo()
+    # a kill while the state was being written leaves its per-process temporary behind
+    (rec.directory / ".live_merge.json.4242.tmp").write_text("{")
     result = merge.merge_recording(rec.directory, out, cleanup=True, recovered=True)
     assert_same_as_reference(result.output_path, reference)
     assert not rec.directory.exists()
+    assert result.manifest.quarantined == []  # metadata, not data: deleted, not kept
     # the first finish's Cues were cut: one Cues element, at the end, nothing after it
     elements = level1_elements(result.output_path)
     assert [e for e, _ in elements].count(mkv_splice.CUES) == 1

@@ -83,6 +83,8 @@ def run_demo(config: config_mod.AppConfig, seconds: float = 6.0) -> DemoReport:
         controller.tap()
         if not app.wait_for_recordings(1, timeout=120.0):
             raise DemoError(f"recording was not merged: {app.recorder.last_error}")
+        # the press that stopped it returns once the file is merged: then the state is idle
+        _wait(lambda: app.state_machine.state is states.WorkflowState.IDLE, 15.0)
         final_state = app.state_machine.state.value
     finally:
         app.stop()

@@ -196,8 +196,17 @@ def plan(
 
 
 def _is_metadata_temp(rel: str) -> bool:
-    """The writer's half-written ``.recording.json.tmp`` / ``.stats.json.tmp`` (never data)."""
-    return "/" not in rel and rel in {f".{n}.tmp" for n in _METADATA}
+    """A half-written metadata file (never data).
+
+    The writer's ``.recording.json.tmp`` / ``.stats.json.tmp``, and a per-process temporary
+    of ``atomic_files`` such as the incremental merge's ``.live_merge.json.<pid>.tmp`` left by
+    a kill.
+    """
+    if "/" in rel:
+        return False
+    if rel in {f".{n}.tmp" for n in _METADATA}:
+        return True
+    return any(atomic_files.is_temp_file_of(pathlib.Path(rel), pathlib.Path(n)) for n in _METADATA)
 
 
 def _move(source: pathlib.Path, target: pathlib.Path) -> None:
