@@ -37,7 +37,7 @@ from typing import Any
 
 import omgrab
 from omgrab import clock as clock_mod
-from omgrab import devices, gpio, output, recording, storage
+from omgrab import devices, gpio, output, recorder_events, recording, storage
 from omgrab.app import config as config_mod
 from omgrab.app import dashboard, instance_lock, mqtt_console, perception, upload_service
 from omgrab.app.web import security
@@ -49,6 +49,7 @@ from omgrab.runtime import (
     battery_monitor,
     device_status,
     gpio_manager,
+    merge_retry,
     network_monitor,
     recording_manager,
     wifi_connect,
@@ -129,7 +130,12 @@ class DeviceApp:
         # The preview is the dashboard's live view, which follows the state (app/web/live.py).
         self.state_machine.set_preview_callbacks(lambda: True, _nothing, _nothing)
         self.recorder.set_on_device_unhealthy(self.state_machine.on_device_unhealthy)
-        self.recorder.set_on_recording_error(self.state_machine.on_recording_error)
+        # A failed merge keeps its spool; it is merged again while the app runs (status.json
+        # lists it under ``merge_retry``) rather than only at the next start.
+        self.merge_retry = merge_retry.MergeRetry(
+            config.spool_dir, config.recordings_dir, on_merged=self._on_complete
+        )
+        self.recorder.set_on_recording_error(self._on_recording_error)
         self.ndjson = output.NdjsonHub()
         sinks: list[output.OperatorSink] = [self.ndjson]
         if config.mqtt_host is not None:
@@ -166,6 +172,7 @@ class DeviceApp:
         self.status.set_state_machine(self.state_machine)
         self.status.set_recording_manager(self.recorder)
         self.status.set_network_monitor(self.network)
+        self.status.set_section("merge_retry", self.merge_retry.progress)
         # Built here so missing credentials fail before anything starts.
         self.upload: upload_service.UploadService | None = (
             upload_service.UploadService.build(
@@ -309,10 +316,14 @@ class DeviceApp:
             self.console = dashboard.Console(self, self._dashboard_options())
         mqtt_options = self._mqtt_options() if self.config.mqtt_host is not None else None
         self.recovered = recovery.merge_orphaned_chunks(
-            self.config.spool_dir, self.config.recordings_dir, cleanup=True
+            self.config.spool_dir,
+            self.config.recordings_dir,
+            cleanup=True,
+            on_error=lambda directory, exc: self.merge_retry.add(directory.name, exc),
         )
         for path in self.recovered:
             logger.warning("recovered a recording interrupted by a crash: %s", path)
+        self.merge_retry.start()
         self.output.init(self.config.output_dir)
         self.network.start()
         if self.upload is not None:
@@ -352,6 +363,7 @@ class DeviceApp:
             if self._button_thread.is_alive():
                 logger.error("button loop still running 5 s after stop; left behind")
         self.recorder.shutdown()
+        self.merge_retry.stop()
         if self.config.perception and self._started:
             try:
                 self.scan.stop()
@@ -388,6 +400,11 @@ class DeviceApp:
         with self._completed_event:
             self.completed.append(path)
             self._completed_event.notify_all()
+
+    def _on_recording_error(self, event: recorder_events.RecorderEvent) -> None:
+        if event.kind is recorder_events.EventKind.MERGE_FAILED:
+            self.merge_retry.add(event.recording_id, event.message)
+        self.state_machine.on_recording_error(event)
 
     def _on_status(self, status: device_status.DeviceStatus) -> None:
         try:

@@ -421,6 +421,7 @@ class DeviceStatusManager:
         self._recording_manager: Any = None
         self._network_monitor: Any = None
         self._upload_progress: Callable[[], dict[str, Any]] | None = None
+        self._sections: dict[str, Callable[[], dict[str, Any]]] = {}
         self._started_mono = self._clock.monotonic()
         self._cache: dict[str, Any] | None = None
         self._capture: dict[str, Any] = {}
@@ -461,6 +462,14 @@ class DeviceStatusManager:
         """Set the uploader's progress source; its dict appears as ``upload`` in the status."""
         with self._lock:
             self._upload_progress = progress
+
+    def set_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
+        """Add a top-level ``name`` section read from ``provider`` at each update.
+
+        A provider that raises is counted like any failing source and shows as None.
+        """
+        with self._lock:
+            self._sections[name] = provider
 
     def set_devices(self, devices: Sequence[Any]) -> None:
         """Replace the capture devices whose health feeds ``device_healthy``."""
@@ -737,7 +746,7 @@ class DeviceStatusManager:
         return str(value)
 
     def _status_dict(self, status: DeviceStatus) -> dict[str, Any]:
-        """``status.to_dict()`` plus ``recording.capture`` and ``upload``.
+        """``status.to_dict()`` plus ``recording.capture``, ``upload`` and the added sections.
 
         ``recording.capture``: see ``_capture_info``. ``upload``: the uploader's progress and
         backlog when one is set (None if it could not be read).
@@ -746,10 +755,13 @@ class DeviceStatusManager:
         with self._lock:
             capture = dict(self._capture)
             upload = self._upload_progress
+            sections = dict(self._sections)
         if isinstance(doc.get("recording"), dict) and capture:
             doc["recording"]["capture"] = capture
         if upload is not None:
             doc["upload"] = self._read("upload", upload, None)
+        for name, provider in sections.items():
+            doc[name] = self._read(name, provider, None)
         return doc
 
     def _capture_info(self, manager: Any) -> dict[str, Any]:
