@@ -451,7 +451,9 @@ def recover(
     for path in report.merged:
         console.print(f"recovered {path}")
     for directory in report.empty:
-        console.print(f"nothing to salvage in {directory} (kept)", highlight=False)
+        why = report.removed_empty.get(directory)
+        state = f"removed: {why}" if why is not None else "kept"
+        console.print(f"nothing to salvage in {directory} ({state})", highlight=False)
     if not (report.merged or report.empty or report.failed):
         console.print("nothing to recover")
     for directory, exc in report.failed.items():

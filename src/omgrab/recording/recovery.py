@@ -23,7 +23,10 @@ Spool clean-up: with ``cleanup=True`` the spool is cleaned up by
 holds is verified in the durable merged file; the rest is quarantined). A recording merged
 earlier whose spool is still there (a kill during the delete, or a ``cleanup=False`` pass) is
 cleaned up by the next ``cleanup=True`` pass. The default keeps the spool, like
-:func:`omgrab.recording.merge.merge_recording_chunks`.
+:func:`omgrab.recording.merge.merge_recording_chunks`. A recording with no chunk and no packet
+(killed before its first packet) is removed by a ``cleanup=True`` pass when it holds nothing but
+our own metadata (:mod:`omgrab.recording.empty_spool`); the log and the report's
+``removed_empty`` say why. Otherwise it is kept and rescanned at every start.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import os
 import pathlib
 from collections.abc import Callable, Collection
 
-from omgrab.recording import manifest, merge, spool_cleanup, spool_lock, spool_reader
+from omgrab.recording import empty_spool, manifest, merge, spool_cleanup, spool_lock, spool_reader
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +52,16 @@ class RecoveryReport:
         merged: Merged MKVs written by this pass.
         already_merged: Spool recordings whose merge was already finished.
         empty: Spool recordings without any chunk file (the writer died before its first
-            packet): nothing to salvage; left in place and logged as a warning.
+            packet): nothing to salvage; logged as a warning.
+        removed_empty: Those of ``empty`` a ``cleanup=True`` pass removed (they held nothing
+            but our own metadata, see :mod:`omgrab.recording.empty_spool`), with why.
         failed: Spool recordings that could not be merged, with the error.
     """
 
     merged: list[pathlib.Path] = dataclasses.field(default_factory=list)
     already_merged: list[pathlib.Path] = dataclasses.field(default_factory=list)
     empty: list[pathlib.Path] = dataclasses.field(default_factory=list)
+    removed_empty: dict[pathlib.Path, str] = dataclasses.field(default_factory=dict)
     failed: dict[pathlib.Path, BaseException] = dataclasses.field(default_factory=dict)
 
 
@@ -182,6 +188,26 @@ def _recover_one(
     report.merged.append(result.output_path)
 
 
+def _remove_empty(directory: pathlib.Path, report: RecoveryReport, lock_timeout_s: float) -> None:
+    """Remove an empty recording under its writer lock if it holds nothing but our metadata."""
+    try:
+        with spool_lock.exclusive(directory, lock_timeout_s) as present:
+            reason = empty_spool.keep_reason(directory) if present else "it is gone"
+            if reason is None:
+                files = empty_spool.remove(directory)
+    except Exception as exc:
+        logger.error("empty recording %s not removed: %s: %s", directory, type(exc).__name__, exc)
+        return
+    if reason is not None:
+        logger.warning("empty recording %s kept: %s", directory, reason)
+        return
+    why = "no chunk and no packet (stopped before its first packet); only metadata: " + (
+        ", ".join(files) or "none"
+    )
+    logger.warning("recovery removed the empty recording %s: %s", directory, why)
+    report.removed_empty[directory] = why
+
+
 def recover_orphans(
     spool_dir: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
@@ -220,6 +246,8 @@ def recover_orphans(
         except merge.EmptyRecordingError as exc:
             logger.warning("recovery of %s: nothing to salvage (%s)", directory, exc)
             report.empty.append(directory)
+            if cleanup:
+                _remove_empty(directory, report, lock_timeout_s)
         except Exception as exc:
             logger.error(
                 "recovery of %s failed; its spool directory is kept: %s: %s",

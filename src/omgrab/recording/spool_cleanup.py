@@ -125,7 +125,7 @@ def read_packet_keys(path: pathlib.Path) -> tuple[list[PacketKey], str | None]:
         container.close()
 
 
-def _header_only(path: pathlib.Path) -> bool:
+def header_only(path: pathlib.Path) -> bool:
     """Whether ``path`` is a Matroska header without any cluster (a writer's fresh ``.part``).
 
     libavformat reports the end of file before the first packet; the file is no larger than a
@@ -181,7 +181,7 @@ def plan(
             keep.append((path, "not part of the merge"))
             continue
         # a used chunk, or a writer's unfinished ``.part`` chunk (normally without a packet)
-        if rel.endswith(_PART_SUFFIX) and _header_only(path):
+        if rel.endswith(_PART_SUFFIX) and header_only(path):
             verified.append(path)
             continue
         keys, error = read_packet_keys(path)
