@@ -42,3 +42,18 @@ def test_sleep_advances_a_manual_clock_and_waits_on_a_real_one() -> None:
     started = time.monotonic()
     real.sleep(3600.0, interrupt=interrupt)
     assert time.monotonic() - started < 60.0
+
+
+def test_steppable_system_source_steps_wall_only_and_the_clock_reports_it() -> None:
+    source = clock.SteppableSystemTimeSource()
+    device_clock = clock.DeviceClock(source)
+    assert abs(device_clock.wall_step_s()) < 0.5
+    before = device_clock.now()
+    source.step_wall(-300)
+    assert source.offset_s == -300
+    assert abs(device_clock.wall_step_s() + 300) < 0.5
+    # timestamps keep the monotonic time line until the next anchor
+    assert device_clock.now() >= before
+    anchored = device_clock.anchor()
+    assert abs((anchored - before).total_seconds() + 300) < 5
+    assert abs(device_clock.wall_step_s()) < 0.5

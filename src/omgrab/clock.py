@@ -39,6 +39,37 @@ class SystemTimeSource:
         return time.time()
 
 
+class SteppableSystemTimeSource(SystemTimeSource):
+    """The system clocks, with a wall-clock offset a fault can step (``omgrab run --faults``).
+
+    The clock seam for wall-clock steps in a running application: stepping the real clock of
+    a shared machine is not an option, and libfaketime breaks ``time.sleep`` on Python 3.11
+    (``clock_nanosleep`` on the monotonic clock fails with ``EINVAL`` under it). Every part of
+    omgrab reads wall time through its :class:`DeviceClock`, so stepping this source is what
+    an NTP step is to them; the monotonic clock is never touched.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+
+    @property
+    def offset_s(self) -> float:
+        """The sum of every step so far."""
+        with self._lock:
+            return self._offset
+
+    def wall(self) -> float:
+        """Return ``time.time()`` plus the steps."""
+        with self._lock:
+            return time.time() + self._offset
+
+    def step_wall(self, seconds: float) -> None:
+        """Step only the wall clock by ``seconds`` (either sign), as NTP does."""
+        with self._lock:
+            self._offset += seconds
+
+
 class ManualTimeSource:
     """A time source advanced by hand, for deterministic tests.
 
@@ -115,6 +146,17 @@ class DeviceClock:
         mono = self._source.monotonic()
         with self._lock:
             return _to_datetime(self._anchor_wall + (mono - self._anchor_mono))
+
+    def wall_step_s(self) -> float:
+        """How far the wall clock moved from this clock's time line since the last anchor.
+
+        0 while nobody stepped the wall clock; after an NTP step of ``x`` seconds, ``x``
+        (timestamps keep following the monotonic clock until the next :meth:`anchor`).
+        """
+        mono = self._source.monotonic()
+        wall = self._source.wall()
+        with self._lock:
+            return wall - (self._anchor_wall + (mono - self._anchor_mono))
 
     def to_datetime(self, monotonic_s: float) -> datetime.datetime:
         """Map a monotonic reading taken with this clock's source to a UTC datetime."""

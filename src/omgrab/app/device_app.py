@@ -42,6 +42,7 @@ from omgrab.app import config as config_mod
 from omgrab.app import dashboard, instance_lock, mqtt_console, perception, upload_service
 from omgrab.app.web import security
 from omgrab.cameras import base as camera_base
+from omgrab.devices import faults as device_faults
 from omgrab.gpio import controller as gpio_contract
 from omgrab.hardware import ina219, system_metrics
 from omgrab.recording import recovery
@@ -80,6 +81,16 @@ def build_battery(
     )
 
 
+def clock_for(config: config_mod.AppConfig) -> clock_mod.DeviceClock:
+    """The process clock, or one whose wall time a ``clock_step`` fault can step."""
+    if config.faults and any(
+        f.kind is device_faults.FaultKind.CLOCK_STEP
+        for f in device_faults.parse_faults(config.faults)
+    ):
+        return clock_mod.DeviceClock(clock_mod.SteppableSystemTimeSource())
+    return clock_mod.default_clock()
+
+
 class DeviceApp:
     """The whole device runtime.
 
@@ -110,7 +121,7 @@ class DeviceApp:
         self.config = config
         self.wifi_manager = wifi_manager
         self.button_config = button_config
-        self.clock = clock if clock is not None else clock_mod.default_clock()
+        self.clock = clock if clock is not None else clock_for(config)
         for directory in (config.data_dir, config.spool_dir, config.recordings_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self.gpio: gpio_contract.GPIOController = (
@@ -168,11 +179,13 @@ class DeviceApp:
             status_file=config.status_file,
             devices=[self.device],
             on_status=self._on_status,
+            clock=self.clock,  # the recorder's: a recording's duration is on its time line
         )
         self.status.set_state_machine(self.state_machine)
         self.status.set_recording_manager(self.recorder)
         self.status.set_network_monitor(self.network)
         self.status.set_section("merge_retry", self.merge_retry.progress)
+        self.status.set_section("clock", self._clock_info)
         # Built here so missing credentials fail before anything starts.
         self.upload: upload_service.UploadService | None = (
             upload_service.UploadService.build(
@@ -405,6 +418,10 @@ class DeviceApp:
         if event.kind is recorder_events.EventKind.MERGE_FAILED:
             self.merge_retry.add(event.recording_id, event.message)
         self.state_machine.on_recording_error(event)
+
+    def _clock_info(self) -> dict[str, Any]:
+        """``status.json``'s ``clock``: how far the wall clock moved since the last anchor."""
+        return {"wall_step_s": round(self.clock.wall_step_s(), 3)}
 
     def _on_status(self, status: device_status.DeviceStatus) -> None:
         try:

@@ -166,7 +166,7 @@ def build_app(
     """
     config = app_config(rig)
     config.perception = perception
-    clock = clock_mod.default_clock()
+    clock = device_app.clock_for(config)  # steppable when a clock_step fault is configured
     battery = device_app.build_battery(config.battery, i2c_bus_factory)
     return device_app.DeviceApp(
         config,

@@ -528,9 +528,9 @@ class SimulatedCaptureDevice(base.StreamDevice[camera_base.Camera, sensor_base.S
             self._slow[fault.stream] = (fault.value, until)
         elif kind == faults_mod.FaultKind.CLOCK_STEP:
             assert fault.value is not None
-            source = self._clock.source
-            if isinstance(source, clock_mod.ManualTimeSource):
-                source.step_wall(fault.value)
+            step_wall = getattr(self._clock.source, "step_wall", None)
+            if callable(step_wall):  # ManualTimeSource, SteppableSystemTimeSource
+                step_wall(fault.value)
             else:
                 logger.warning(
                     "device %s: cannot step the real wall clock by %+.3f s; event recorded only",
