@@ -58,14 +58,17 @@ def test_thirty_minutes_real_time_rss_flat_and_every_frame_accounted(
             samples.append((elapsed, _group_rss_kib(app)))
             time.sleep(min(SAMPLE_S, max(0.0, DURATION_S - elapsed)))
         app.press()
+        merged_in = time.monotonic()
         app.wait_for(
-            "merged",
+            "merged and its spool cleaned up",
             lambda d: (
                 not (d.get("recording") or {}).get("is_recording")
                 and any((data_dir / "recordings").glob("*.json"))
+                and not any(p.is_dir() for p in (data_dir / "spool").iterdir())
             ),
-            600,
+            900,
         )
+        merged_in = time.monotonic() - merged_in
     finally:
         code = app.terminate()
     assert code == 0
@@ -92,6 +95,7 @@ def test_thirty_minutes_real_time_rss_flat_and_every_frame_accounted(
         f"(missed {rgb.get('frames_missed')}), tracks {sorted(by_track)} "
         f"packets {[len(v) for _, v in sorted(by_track.items())]}; group RSS "
         f"{tenth[0] / 1024:.1f} -> {tenth[-1] / 1024:.1f} MiB (max "
-        f"{max(r for _, r in samples) / 1024:.1f}); last rgb pts {rgb_pts[-1]} ms"
+        f"{max(r for _, r in samples) / 1024:.1f}); last rgb pts {rgb_pts[-1]} ms; "
+        f"stop to merged and spool cleaned {merged_in:.1f} s"
     )
     assert growth <= RSS_GROWTH_KIB, f"RSS grew {growth} KiB over the soak"
