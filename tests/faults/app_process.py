@@ -264,13 +264,18 @@ def probe_valid(path: pathlib.Path) -> dict[str, Any]:
     return doc
 
 
+def pts_by_track(path: pathlib.Path) -> dict[int, list[int]]:
+    """Every packet's pts (ms) of each track of a merged file, in file order."""
+    found, tracks = packets(path)
+    by_track: dict[int, list[int]] = {}
+    for (pts, _, _), track in zip(found, tracks, strict=True):
+        by_track.setdefault(track, []).append(pts)
+    return by_track
+
+
 def last_pts_by_stream(path: pathlib.Path) -> dict[int, int]:
     """The last pts (ms) of each track of a merged file."""
-    found, tracks = packets(path)
-    last: dict[int, int] = {}
-    for (pts, _, _), track in zip(found, tracks, strict=True):
-        last[track] = max(last.get(track, pts), pts)
-    return last
+    return {track: max(pts) for track, pts in pts_by_track(path).items()}
 
 
 def rss_kib(pid: int) -> int | None:

@@ -87,10 +87,7 @@ def test_wall_clock_step_while_recording(tmp_path: pathlib.Path, step_s: float) 
     manifest = json.loads(first.with_suffix(".json").read_text())
     for path in mkvs:
         app_process.probe_valid(path)
-    found, tracks = app_process.packets(first)
-    by_track: dict[int, list[int]] = {}
-    for (pts, _, _), track in zip(found, tracks, strict=True):
-        by_track.setdefault(track, []).append(pts)
+    by_track = app_process.pts_by_track(first)
     for track, pts in by_track.items():
         assert all(b > a for a, b in itertools.pairwise(pts)), f"track {track} not monotonic"
         # the recording's length is what was recorded, not the step
