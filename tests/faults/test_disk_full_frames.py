@@ -74,8 +74,8 @@ def test_disk_full_while_logging_frames_then_space_freed(tmp_path: pathlib.Path)
             assert app.proc.poll() is None  # still running on a full disk
             listed = app.wait_for("the failed merge listed", lambda d: _retrying(d) >= 1, 60)
             assert not list((data_dir / "recordings").glob("*.mkv"))
-            held = app_process.spool_packets(data_dir / "spool")
-            assert held, "spool of the failed merge lost"
+            held = app_process.held_packets(data_dir)
+            assert held, "nothing held for the failed merge"
             freed_at = time.monotonic()
             (mount / "filler").unlink()
             app.wait_for("the merge retried", lambda d: _retrying(d) == 0, 180)
@@ -94,7 +94,7 @@ def test_disk_full_while_logging_frames_then_space_freed(tmp_path: pathlib.Path)
         merged = sorted((data_dir / "recordings").glob("*.mkv"))
         # the full-disk recording (merged by the retry, no restart) and the next one
         assert len(merged) == 2, merged
-        assert not app_process.missing_packets(data_dir, held)  # every spool packet merged
+        assert not app_process.missing_packets(data_dir, held)  # every packet held then is merged
         for path in merged:
             app_process.probe_valid(path)
         entries = list(serialize.iter_jsonl(session / "detections.jsonl"))
@@ -103,7 +103,7 @@ def test_disk_full_while_logging_frames_then_space_freed(tmp_path: pathlib.Path)
         print(
             f"FAULTS disk-full-frames retry: {listed['merge_retry']['pending']} merge listed "
             f"(space error {listed['merge_retry']['recordings'][0]['space_error']}), "
-            f"{sum(map(len, held.values()))} spool packets held; "
+            f"{sum(map(len, held.values()))} packets held (spool + growing file); "
             f"merged {retried_in:.1f} s after space was freed; "
             f"frames={_frames(session)} detections={len(entries)}"
         )
