@@ -240,6 +240,8 @@ def test_recovery_continues_the_growing_file_instead_of_starting_over(recorded, 
     _cancel_after(live, 3)  # the process dies here: nothing is finished
     state = json.loads((rec.directory / live_merge.STATE_FILE).read_text())
     assert any(point["skip"] for point in state["resume"].values()), "resume inside a chunk"
+    # the state rewritten at every append stays small: chunk entries go to a side file
+    assert len((rec.directory / live_merge.STATE_FILE).read_bytes()) < 2048
     appended = _clusters_region(out / "r1.mkv.partial", state)
     deleted = set(live.deleted_chunks)
     assert deleted  # chunks already gone: only the growing file holds them now
@@ -518,14 +520,20 @@ def test_a_live_merge_failing_while_recording_is_reported_once_and_the_stop_fini
     assert manager.start_recording()
     recording_id = manager.active_recording_id
     wait_until(lambda: len(calls) >= 2, "two appends")
-    wait_until(lambda: events, "the failure reported", timeout=30)
+    wait_until(
+        lambda: any(e.kind is recorder_events.EventKind.MERGE_FAILED for e in events),
+        "the failure reported",
+        timeout=30,
+    )
     assert manager.is_recording  # the recording goes on
     runtime_rig.wait_for_frames(manager, 40)
     monkeypatch.setattr(live_merge.LiveMerge, "_flush", real_flush)
     manager.stop_recording()
     manager.shutdown()
-    assert [e.kind for e in events] == [recorder_events.EventKind.MERGE_FAILED]
-    assert "No space left" in events[0].message and events[0].recording_id == recording_id
+    # reported once (a busy machine may add a stall report of its own: not this test's subject)
+    failures = [e for e in events if e.kind is recorder_events.EventKind.MERGE_FAILED]
+    assert len(failures) == 1
+    assert "No space left" in failures[0].message and failures[0].recording_id == recording_id
     merged = rig_dir / "out" / f"{recording_id}.mkv"
     doc = manifest.read_manifest(manifest.manifest_path_for(merged))
     assert doc.streams["rgb"].frames_written >= 40

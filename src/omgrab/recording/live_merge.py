@@ -80,6 +80,9 @@ STATE_FILE = "live_merge.json"
 CUES_FILE = "live_merge.cues"
 """The cue points appended so far (CuePoint elements, final positions), beside the state."""
 
+ENTRIES_FILE = "live_merge.entries"
+"""The chunks appended so far, one JSON line each (its manifest entry), beside the state."""
+
 ORPHANED_STATE_FILE = "live_merge.orphaned.json"
 """The state file renamed when its growing file is gone (kept, then quarantined)."""
 
@@ -265,7 +268,7 @@ class LiveMerge:
         self._flush_interval_s = flush_interval_s
         self._last_flush = time.monotonic()
         self._keys: collections.Counter[spool_cleanup.PacketKey] = collections.Counter()
-        self._saved_entries: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+        self._entries_size = 0  # durable length of the entries file
         self._floor_after: dict[int, int] = {}
         self._header_size = 0
         self._batch: _Batch | None = None
@@ -575,32 +578,65 @@ class LiveMerge:
                 f"muxed {dict(batch.counts)}"
             )
         base = offset - self._layout.segment_data
-        self._append_cues(b"".join(point.encode(base) for point in pieces.cues))
+        self._cues_size = self._append_side(
+            CUES_FILE, b"".join(point.encode(base) for point in pieces.cues), self._cues_size
+        )
         self._size = offset + len(written)
         self.appended_batches += 1
         complete = self._tracker.made_durable()
         retire = [(record, self._verified(record)) for record in complete]
-        for record, verified in retire:
-            self._saved_entries[record.stream.index].append(self._entry_json(record, verified))
+        lines = b"".join(self._entry_line(record, verified) for record, verified in retire)
+        self._entries_size = self._append_side(ENTRIES_FILE, lines, self._entries_size)
+        done = {id(record.entry) for record, _ in retire}
+        for record, _ in retire:
             self._floor_after[record.stream.index] = record.floor_after
+        for stream in self._merger.streams if self._merger is not None else []:
+            # the entry is in the entries file now: memory stays flat over long recordings
+            stream.chunk_entries = [e for e in stream.chunk_entries if id(e) not in done]
         self._save_state()
         for record, verified in retire:
             if verified:
                 self._delete(record)
         self.append_cpu_s += time.thread_time() - cpu
 
-    def _append_cues(self, encoded: bytes) -> None:
-        """Append cue points to the cues file (durable before the state that counts them)."""
-        path = self.recording_dir / CUES_FILE
+    def _append_side(self, name: str, data: bytes, size: int) -> int:
+        """Append to a side file after its ``size`` durable bytes; return its new size.
+
+        Durable before the state that counts it; bytes past ``size`` (a failed append) are cut.
+        """
+        if not data:
+            return size
+        path = self.recording_dir / name
         try:
             with path.open("ab") as f:
-                f.truncate(self._cues_size)  # what a failed append left
-                f.write(encoded)
+                f.truncate(size)
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
             raise atomic_files.naming(exc, path) from exc
-        self._cues_size += len(encoded)
+        return size + len(data)
+
+    def _read_side(self, name: str, size: int) -> bytes:
+        path = self.recording_dir / name
+        try:
+            with path.open("rb") as f:
+                data = f.read(size)
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise atomic_files.naming(exc, path) from exc
+        if len(data) != size:
+            raise LiveMergeError(f"{path} holds {len(data)} of its {size} durable bytes")
+        return data
+
+    def _saved_entries(self) -> dict[int, list[dict[str, Any]]]:
+        """The entries file, per track index, in order."""
+        out: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+        for line in self._read_side(ENTRIES_FILE, self._entries_size).splitlines():
+            doc = json.loads(line)
+            out[int(doc.pop("track"))].append(doc)
+        return out
 
     def _read_back(self, written: bytes) -> collections.Counter[int]:
         counts: collections.Counter[int] = collections.Counter()
@@ -629,12 +665,12 @@ class LiveMerge:
 
     # ----------------------------------------------------------------- state
     @staticmethod
-    def _entry_json(record: _ChunkRecord, verified: bool) -> dict[str, Any]:
-        doc = dataclasses.asdict(record.entry)
+    def _entry_line(record: _ChunkRecord, verified: bool) -> bytes:
+        doc = {"track": record.stream.index, **dataclasses.asdict(record.entry)}
         doc["bytes"] = record.nbytes
         doc["last_duration"] = record.last_duration
         doc["verified"] = verified
-        return doc
+        return json.dumps(doc).encode() + b"\n"
 
     def _save_state(self) -> None:
         merger = self._merger
@@ -673,7 +709,7 @@ class LiveMerge:
                 for s in merger.streams
             ],
             "resume": resume,
-            "entries": {str(k): v for k, v in self._saved_entries.items()},
+            "entries_size": self._entries_size,
             "skipped": [dataclasses.asdict(s) for s in merger.skipped],
             "cues_size": self._cues_size,
         }
@@ -713,10 +749,11 @@ class LiveMerge:
         # a batch appended after the last state is not verified; an interrupted finish wrote
         # Cues and a Segment size: back to the growing file the state describes
         mkv_splice.reopen_file(partial, self._layout, size)
-        cues = self.recording_dir / CUES_FILE
-        if cues.exists():
-            with cues.open("r+b") as f:
-                f.truncate(int(state.get("cues_size", 0)))
+        for name, key in ((CUES_FILE, "cues_size"), (ENTRIES_FILE, "entries_size")):
+            side = self.recording_dir / name
+            if side.exists():
+                with side.open("r+b") as f:
+                    f.truncate(int(state.get(key, 0)))
         self._size, self._header_size = size, header_size
         container = av.open(str(partial), "r", format="matroska")
         spool = spool_reader.read_spool_recording(self.recording_dir)
@@ -751,12 +788,12 @@ class LiveMerge:
         assert merger is not None
         self._cues_size = int(state.get("cues_size", 0))
         merger.skipped = [manifest.SkippedChunk(**doc) for doc in state.get("skipped", [])]
-        for key, docs in dict(state.get("entries", {})).items():
-            self._saved_entries[int(key)] = list(docs)
+        self._entries_size = int(state.get("entries_size", 0))
+        saved = self._saved_entries()
         resume = dict(state.get("resume", {}))
         for stream in merger.streams:
             feed = self._feeds[stream.source.name]
-            for doc in self._saved_entries.get(stream.index, []):
+            for doc in saved.get(stream.index, []):
                 path = self.recording_dir / doc["file"]
                 feed.known.add(path)
                 if doc.get("verified") and path.exists():  # its delete was cut short
@@ -798,7 +835,10 @@ class LiveMerge:
             mkv_tags.rewrite_tags(partial, replace)
             duration = max(ends.values()) if ends else None
             size = mkv_splice.finish_file(
-                partial, self._layout, mkv_splice.cues_element(self._read_cues()), duration
+                partial,
+                self._layout,
+                mkv_splice.cues_element(self._read_side(CUES_FILE, self._cues_size)),
+                duration,
             )
         except OSError as exc:
             raise atomic_files.naming(exc, partial) from exc
@@ -823,26 +863,14 @@ class LiveMerge:
             doc = manifest.read_manifest(manifest_file)
         return merge.MergeResult(target, manifest_file, doc, outcome.removed_directory)
 
-    def _read_cues(self) -> bytes:
-        path = self.recording_dir / CUES_FILE
-        try:
-            with path.open("rb") as f:
-                data = f.read(self._cues_size)
-        except FileNotFoundError:
-            data = b""
-        except OSError as exc:
-            raise atomic_files.naming(exc, path) from exc
-        if len(data) != self._cues_size:
-            raise LiveMergeError(f"{path} holds {len(data)} of {self._cues_size} bytes of cues")
-        return data
-
     def _set_totals(self) -> dict[int, int]:
         """Per-track totals from every chunk entry; return each track's end (ms) by track UID."""
         merger = self._merger
         assert merger is not None
         ends: dict[int, int] = {}
+        saved = self._saved_entries()
         for stream in merger.streams:
-            docs = self._saved_entries.get(stream.index, [])
+            docs = saved.get(stream.index, [])
             stream.chunk_entries = [_entry_from_json(doc) for doc in docs]
             stream.frames = sum(int(doc["packets"]) for doc in docs)
             stream.discarded = sum(int(doc.get("packets_discarded", 0)) for doc in docs)

@@ -57,6 +57,7 @@ _METADATA = frozenset(
         spool_lock.LOCK_FILE,
         "live_merge.json",  # live_merge.STATE_FILE: the incremental merge's state
         "live_merge.cues",  # live_merge.CUES_FILE: its cue points so far
+        "live_merge.entries",  # live_merge.ENTRIES_FILE: the chunks it has appended
     }
 )
 _READ_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
