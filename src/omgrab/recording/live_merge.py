@@ -255,7 +255,8 @@ class LiveMerge:
         self.looks = 0  # how many times it found nothing more to read (then flushed, waited)
         self.published_at: float | None = None  # time.monotonic() when the file was final
         self.deleted_chunks: list[str] = []
-        self.append_cpu_s = 0.0
+        # the spool's chunk listing once the writer has stopped (it no longer changes)
+        self._final_chunks: dict[str, tuple[list[pathlib.Path], pathlib.Path | None]] | None = None
         # set up by _prepare / _resume
         self._merger: merge.Merger | None = None
         self._feeds: dict[str, _Feed] = {}
@@ -395,12 +396,15 @@ class LiveMerge:
         """Per stream: its closed chunk files in time order and the one being written."""
         out: dict[str, tuple[list[pathlib.Path], pathlib.Path | None]] = {}
         if final:
-            spool = spool_reader.read_spool_recording(self.recording_dir)
-            merger = self._merger or merge.Merger(spool)
-            for source in spool.streams:
-                ordered = merger.ordered_chunks(source)
-                out[source.name] = ([path for path, _ in ordered], None)
-            return out
+            # listed once: ordering opens every chunk, and nothing is written any more
+            if self._final_chunks is None:
+                spool = spool_reader.read_spool_recording(self.recording_dir)
+                merger = self._merger or merge.Merger(spool)
+                for source in spool.streams:
+                    ordered = merger.ordered_chunks(source)
+                    out[source.name] = ([path for path, _ in ordered], None)
+                self._final_chunks = out
+            return self._final_chunks
         try:
             stats = json.loads((self.recording_dir / spool_reader.STATS_JSON).read_bytes())
         except (OSError, ValueError):
@@ -555,7 +559,6 @@ class LiveMerge:
         self._last_flush = time.monotonic()
         if batch is None or not batch.count:
             return
-        cpu = time.thread_time()
         assert self._partial is not None and self._layout is not None
         pieces = mkv_splice.split(batch.close())
         offset = self._size
@@ -596,8 +599,7 @@ class LiveMerge:
         self._save_state()
         for record, verified in retire:
             if verified:
-                self._delete(record)
-        self.append_cpu_s += time.thread_time() - cpu
+                self._delete_path(record.path, record.entry.file)
 
     def _append_side(self, name: str, data: bytes, size: int) -> int:
         """Append to a side file after its ``size`` durable bytes; return its new size.
@@ -660,10 +662,6 @@ class LiveMerge:
         self._keys += collections.Counter()  # drop the zero counts
         return True
 
-    def _delete(self, record: _ChunkRecord) -> None:
-        self._delete_path(record.path, record.entry.file)
-
-    # ----------------------------------------------------------------- state
     @staticmethod
     def _entry_line(record: _ChunkRecord, verified: bool) -> bytes:
         doc = {"track": record.stream.index, **dataclasses.asdict(record.entry)}
