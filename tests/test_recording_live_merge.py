@@ -21,7 +21,7 @@ import time
 import av
 import pytest
 
-from omgrab.recording import live_merge, manifest, merge, mkv_splice, spool_cleanup
+from omgrab.recording import live_merge, manifest, merge, mkv_splice, spool_cleanup, spool_lock
 from tests import recording_spool_factory as factory
 from tests import tmpfs
 
@@ -540,3 +540,28 @@ def test_a_live_merge_failing_while_recording_is_reported_once_and_the_stop_fini
     assert not (rig_dir / "spool" / recording_id).exists()
     assert not list((rig_dir / "out").glob("*.partial"))
     mkvmerge_ok(merged)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [b"{", b"[]", b'{"partial": 7}', b'{"partial": "r1.mkv.partial", "size": "x"}'],
+    ids=["torn", "not-an-object", "wrong-type", "bad-size"],
+)
+def test_a_hostile_state_file_fails_the_merge_naming_it_and_deletes_nothing(
+    recorded, state: bytes
+) -> None:
+    rec, _reference, out, _ = recorded
+    (rec.directory / live_merge.STATE_FILE).write_bytes(state)
+
+    def files() -> list[pathlib.Path]:  # the merge's writer lock file aside
+        return sorted(
+            p.relative_to(rec.directory)
+            for p in rec.directory.rglob("*")
+            if p.name != spool_lock.LOCK_FILE
+        )
+
+    before = files()
+    with pytest.raises(live_merge.LiveMergeError, match=live_merge.STATE_FILE):
+        merge.merge_recording(rec.directory, out, cleanup=True, recovered=True)
+    assert files() == before
+    assert list(out.iterdir()) == []
