@@ -874,22 +874,17 @@ def merge_recording(
 
 def _published_merge(recording_path: pathlib.Path, out_dir: pathlib.Path) -> MergeResult | None:
     """The finished merge of a spool whose clean-up did not finish, cleaned up now."""
-    spool = spool_reader.read_spool_recording(recording_path)
-    mkv = existing_merge(out_dir, spool.recording_id, recording_path.name)
+    from omgrab.recording import recovery  # imports this module
+
+    mkv = recovery.finished_merge(spool_reader.read_spool_recording(recording_path), out_dir)
     if mkv is None:
         return None
     manifest_file = manifest.manifest_path_for(mkv)
-    try:
-        doc = manifest.read_manifest(manifest_file)
-    except manifest.ManifestError:
-        return None
-    if doc.output_size_bytes != mkv.stat().st_size:
-        return None
     logger.info("%s was already merged into %s; finishing its clean-up", recording_path, mkv)
     outcome = spool_cleanup.clean_up(recording_path, mkv, manifest_file)
-    if outcome.quarantined:
-        doc = manifest.read_manifest(manifest_file)
-    return MergeResult(mkv, manifest_file, doc, outcome.removed_directory)
+    return MergeResult(
+        mkv, manifest_file, manifest.read_manifest(manifest_file), outcome.removed_directory
+    )
 
 
 def merge_locked(
